@@ -5,3 +5,13 @@
 //! token, or a token impersonating the cluster owner obtained through the Keycloak client-credentials,
 //! UMA and service-provider impersonation flow, cached per user and region. It knows OAuth and the
 //! impersonation endpoint and nothing of servers or drives.
+
+mod credentials;
+mod error;
+mod provider;
+mod simple;
+
+pub use credentials::{ApiHost, Credentials, Grant};
+pub use error::{Error, Result};
+pub use provider::{CredentialsProvider, SharedProvider};
+pub use simple::{StaticTokenProvider, UsernamePasswordProvider};
