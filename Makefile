@@ -1,0 +1,44 @@
+# Developer commands. See README.md.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all build test lint fmt e2e demo bench release kube-start kube-stop kube-status clean
+
+all: lint test
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+## Unit + integration tests, including the tests against the genuine local kube-apiserver (started if needed).
+test:
+	hack/run-tests.sh
+
+## Formatting check and clippy with warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Only the integration/e2e test binaries (tests/ directories), against the local control plane.
+e2e:
+	hack/run-tests.sh -E 'kind(test)'
+
+## The main job, end to end, on this machine.
+demo:
+	hack/demo.sh
+
+## Benchmarks (docs/performance.md).
+bench:
+	@echo "make bench: no benchmark exists yet (issue 10 adds them)"; exit 1
+
+kube-start:
+	hack/local-kube.sh start
+kube-stop:
+	hack/local-kube.sh stop
+kube-status:
+	hack/local-kube.sh status
+
+clean:
+	$(CARGO) clean
