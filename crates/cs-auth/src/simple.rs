@@ -17,7 +17,9 @@ impl UsernamePasswordProvider {
     pub fn new(username: impl Into<String>, password: SecretString) -> Result<Self> {
         let username = username.into();
         if username.trim().is_empty() {
-            return Err(Error::Config("the CloudSigma username (account email) is empty".into()));
+            return Err(Error::Config(
+                "the CloudSigma username (account email) is empty".into(),
+            ));
         }
         if password.expose_secret().is_empty() {
             return Err(Error::Config("the CloudSigma password is empty".into()));
@@ -30,7 +32,10 @@ impl UsernamePasswordProvider {
 impl CredentialsProvider for UsernamePasswordProvider {
     async fn credentials(&self) -> Result<Grant> {
         Ok(Grant {
-            credentials: Credentials::Basic { username: self.username.clone(), password: self.password.clone() },
+            credentials: Credentials::Basic {
+                username: self.username.clone(),
+                password: self.password.clone(),
+            },
             host: ApiHost::Regular,
         })
     }
@@ -56,14 +61,22 @@ impl StaticTokenProvider {
         if trimmed.is_empty() {
             return Err(Error::Config("the static CloudSigma token is empty".into()));
         }
-        Ok(Self { token: SecretString::from(trimmed.to_owned()), host })
+        Ok(Self {
+            token: SecretString::from(trimmed.to_owned()),
+            host,
+        })
     }
 }
 
 #[async_trait]
 impl CredentialsProvider for StaticTokenProvider {
     async fn credentials(&self) -> Result<Grant> {
-        Ok(Grant { credentials: Credentials::Bearer { token: self.token.clone() }, host: self.host })
+        Ok(Grant {
+            credentials: Credentials::Bearer {
+                token: self.token.clone(),
+            },
+            host: self.host,
+        })
     }
 
     async fn invalidate(&self) {}
@@ -105,8 +118,15 @@ mod tests {
     async fn debug_output_never_shows_secrets() {
         let p = UsernamePasswordProvider::new("a@example.com", SecretString::from("hunter2-pw")).unwrap();
         let t = StaticTokenProvider::new(SecretString::from("tok-abc-123\n"), ApiHost::Direct).unwrap();
-        let text = format!("{p:?} {t:?} {:?} {:?}", p.credentials().await.unwrap(), t.credentials().await.unwrap());
-        assert!(!text.contains("hunter2-pw") && !text.contains("tok-abc-123"), "{text}");
+        let text = format!(
+            "{p:?} {t:?} {:?} {:?}",
+            p.credentials().await.unwrap(),
+            t.credentials().await.unwrap()
+        );
+        assert!(
+            !text.contains("hunter2-pw") && !text.contains("tok-abc-123"),
+            "{text}"
+        );
         let tg = t.credentials().await.unwrap();
         match tg.credentials {
             Credentials::Bearer { token } => assert_eq!(token.expose_secret(), "tok-abc-123"),
