@@ -1,5 +1,12 @@
 //! Node logic of the CloudSigma cloud controller manager.
 //!
 //! The pure decisions (node + server in, desired providerID, labels, addresses and taints out; delete or
-//! keep a Node whose VM is gone) and the controllers that apply them to a tenant cluster through kube-rs:
-//! node initialization, periodic address refresh and the shutdown/deletion lifecycle.
+//! keep a Node whose VM is gone) live in [`decide`] and its submodules, free of I/O and clocks so they are
+//! tested table-driven. The controllers that apply them to a tenant cluster through kube-rs come on top.
+
+pub mod decide;
+pub mod model;
+pub mod provider_id;
+
+pub use model::{NicFacts, PowerState, ServerFacts};
+pub use provider_id::{PROVIDER_ID_PREFIX, ProviderIdError, parse_provider_id, provider_id_for};
