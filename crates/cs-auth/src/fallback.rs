@@ -191,3 +191,226 @@ impl CredentialsProvider for FallbackProvider {
         "fallback"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        sync::atomic::{AtomicBool, AtomicU32, Ordering},
+    };
+
+    use secrecy::{ExposeSecret, SecretString};
+
+    use super::*;
+    use crate::{ApiHost, AuthCounters, Credentials};
+
+    #[derive(Debug)]
+    struct Fake {
+        name: &'static str,
+        host: ApiHost,
+        failing: AtomicBool,
+        calls: AtomicU32,
+        invalidations: AtomicU32,
+    }
+
+    impl Fake {
+        fn new(name: &'static str, host: ApiHost) -> Arc<Self> {
+            Arc::new(Self {
+                name,
+                host,
+                failing: AtomicBool::new(false),
+                calls: AtomicU32::new(0),
+                invalidations: AtomicU32::new(0),
+            })
+        }
+        fn fail(&self, failing: bool) {
+            self.failing.store(failing, Ordering::SeqCst);
+        }
+        fn calls(&self) -> u32 {
+            self.calls.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl CredentialsProvider for Fake {
+        async fn credentials(&self) -> Result<Grant> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(Error::Unavailable {
+                    provider: self.name,
+                    reason: format!("{} is down", self.name),
+                });
+            }
+            let token = SecretString::from(format!("token-of-{}", self.name));
+            Ok(Grant {
+                credentials: Credentials::Bearer { token },
+                host: self.host,
+            })
+        }
+        async fn invalidate(&self) {
+            self.invalidations.fetch_add(1, Ordering::SeqCst);
+        }
+        fn name(&self) -> &'static str {
+            self.name
+        }
+    }
+
+    fn token_of(grant: &Grant) -> String {
+        match &grant.credentials {
+            Credentials::Bearer { token } => token.expose_secret().to_owned(),
+            Credentials::Basic { username, .. } => username.clone(),
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Buffer {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    fn capture_logs() -> (Buffer, tracing::subscriber::DefaultGuard) {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (buffer, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn setup(probe: Duration) -> (Arc<Fake>, Arc<Fake>, FallbackProvider, Arc<AuthCounters>) {
+        let primary = Fake::new("impersonation", ApiHost::Direct);
+        let secondary = Fake::new("legacy", ApiHost::Regular);
+        let counters = Arc::new(AuthCounters::default());
+        let fallback =
+            FallbackProvider::new(primary.clone(), secondary.clone(), probe).with_observer(counters.clone());
+        (primary, secondary, fallback, counters)
+    }
+
+    #[tokio::test]
+    async fn healthy_primary_serves_everything() {
+        let (primary, secondary, fallback, counters) = setup(Duration::from_secs(30));
+        for _ in 0..3 {
+            let grant = fallback.credentials().await.unwrap();
+            assert_eq!(
+                (token_of(&grant).as_str(), grant.host),
+                ("token-of-impersonation", ApiHost::Direct)
+            );
+        }
+        assert_eq!((primary.calls(), secondary.calls()), (3, 0));
+        let s = counters.snapshot();
+        assert_eq!(
+            (s.served_primary, s.served_secondary, s.transitions_to_secondary),
+            (3, 0, 0)
+        );
+        assert_eq!(fallback.active(), FallbackPath::Primary);
+    }
+
+    #[tokio::test]
+    async fn switches_once_probes_by_interval_and_returns() {
+        let (logs, _guard) = capture_logs();
+        let probe = Duration::from_millis(80);
+        let (primary, secondary, fallback, counters) = setup(probe);
+        primary.fail(true);
+
+        // Failure: served by the secondary, primary tried once, then left alone within the interval.
+        for _ in 0..5 {
+            let grant = fallback.credentials().await.unwrap();
+            assert_eq!(
+                (token_of(&grant).as_str(), grant.host),
+                ("token-of-legacy", ApiHost::Regular)
+            );
+        }
+        assert_eq!((primary.calls(), secondary.calls()), (1, 5));
+        assert_eq!(fallback.active(), FallbackPath::Secondary);
+
+        // After the interval one probe happens; still failing: no second warning.
+        tokio::time::sleep(probe + Duration::from_millis(20)).await;
+        fallback.credentials().await.unwrap();
+        fallback.credentials().await.unwrap();
+        assert_eq!(primary.calls(), 2);
+
+        // Recovery is noticed at the next probe.
+        primary.fail(false);
+        let grant = fallback.credentials().await.unwrap();
+        assert_eq!(
+            token_of(&grant),
+            "token-of-legacy",
+            "still inside the probe interval"
+        );
+        tokio::time::sleep(probe + Duration::from_millis(20)).await;
+        let grant = fallback.credentials().await.unwrap();
+        assert_eq!(token_of(&grant), "token-of-impersonation");
+        assert_eq!(fallback.active(), FallbackPath::Primary);
+
+        let text = logs.text();
+        assert_eq!(text.matches(" WARN ").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("switched back from the secondary").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("impersonation is down"),
+            "the warning carries the primary's error: {text}"
+        );
+        let s = counters.snapshot();
+        assert_eq!((s.transitions_to_secondary, s.transitions_to_primary), (1, 1));
+        assert_eq!((s.served_primary, s.served_secondary), (1, 8));
+    }
+
+    #[tokio::test]
+    async fn both_failing_reports_both() {
+        let (primary, secondary, fallback, _) = setup(Duration::from_secs(30));
+        primary.fail(true);
+        secondary.fail(true);
+        let e = fallback.credentials().await.unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, Error::AllFailed { .. }));
+        assert!(
+            text.contains("impersonation is down") && text.contains("legacy is down"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn failing_secondary_triggers_an_early_probe() {
+        let (primary, secondary, fallback, _) = setup(Duration::from_secs(3600));
+        primary.fail(true);
+        fallback.credentials().await.unwrap();
+        primary.fail(false);
+        secondary.fail(true);
+        let grant = fallback.credentials().await.unwrap();
+        assert_eq!(token_of(&grant), "token-of-impersonation");
+        assert_eq!(fallback.active(), FallbackPath::Primary);
+    }
+
+    #[tokio::test]
+    async fn invalidate_goes_to_the_active_path() {
+        let (primary, secondary, fallback, _) = setup(Duration::from_secs(30));
+        fallback.invalidate().await;
+        primary.fail(true);
+        fallback.credentials().await.unwrap();
+        fallback.invalidate().await;
+        fallback.invalidate().await;
+        assert_eq!(primary.invalidations.load(Ordering::SeqCst), 1);
+        assert_eq!(secondary.invalidations.load(Ordering::SeqCst), 2);
+        assert_eq!(fallback.name(), "fallback");
+        let debug = format!("{fallback:?}");
+        assert!(debug.contains("Secondary"), "{debug}");
+    }
+}

@@ -28,7 +28,7 @@ where
             Err(error) if error.is_retryable() => match delays.next() {
                 Some(delay) => {
                     warn!(
-                        %step,
+                        step = step.as_str(),
                         attempt = made,
                         of = policy.attempts,
                         retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),

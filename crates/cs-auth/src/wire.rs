@@ -186,7 +186,7 @@ impl Wire {
             .await
             .map_err(|e| self.transport_error(step, e))?;
         debug!(
-            %step,
+            step = step.as_str(),
             status = status.as_u16(),
             request_id = request_id.as_deref().unwrap_or("-"),
             elapsed_ms = u64::try_from(sent_at.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -355,13 +355,22 @@ fn cloudsigma_error(o: &serde_json::Map<String, Value>) -> Option<String> {
     Some(text)
 }
 
-/// Replaces every occurrence of a secret with `[REDACTED]`.
+/// Replaces every occurrence of a secret with `[REDACTED]`: as sent raw, form-urlencoded and
+/// JSON-escaped (an error body may echo any of these encodings).
 fn scrub(text: &str, secrets: &[&SecretString]) -> String {
     let mut out = text.to_owned();
     for secret in secrets {
-        let value = secret.expose_secret();
-        if !value.is_empty() && out.contains(value) {
-            out = out.replace(value, "[REDACTED]");
+        let raw = secret.expose_secret();
+        if raw.is_empty() {
+            continue;
+        }
+        let form: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        let json = serde_json::to_string(raw).unwrap_or_default();
+        let json = json.trim_matches('"').to_owned();
+        for variant in [raw, form.as_str(), json.as_str()] {
+            if !variant.is_empty() && out.contains(variant) {
+                out = out.replace(variant, "[REDACTED]");
+            }
         }
     }
     out
@@ -443,6 +452,10 @@ mod tests {
         assert_eq!(m.chars().count(), MAX_MESSAGE_CHARS + 1);
         assert!(m.ends_with('…'));
         assert_eq!(msg("{\"error\":\"a\\nb\"}", 400), "a b");
+        let odd = SecretString::from("p+w/=\"q\\");
+        let body = "{\"error\":\"x\",\"error_description\":\"form p%2Bw%2F%3D%22q%5C raw p+w/=\\\"q\\\\\"}";
+        let m = server_message(body.as_bytes(), StatusCode::BAD_REQUEST, &[&odd]);
+        assert_eq!(m, "x: form [REDACTED] raw [REDACTED]");
     }
 
     #[test]
