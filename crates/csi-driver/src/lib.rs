@@ -1,0 +1,1 @@
+//! The CloudSigma CSI Identity and Controller services.
