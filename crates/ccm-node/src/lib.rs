@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod cloud;
 pub mod controller;
+pub mod cs_cloud;
 pub mod decide;
 pub mod lookup;
 pub mod metrics;
@@ -17,6 +18,7 @@ pub mod writes;
 pub use cache::ServerCache;
 pub use cloud::{Cloud, CloudError};
 pub use controller::{NodeControllerConfig, NodeControllers};
+pub use cs_cloud::CsCloud;
 pub use metrics::Metrics;
 pub use model::{NicFacts, PowerState, ServerFacts};
 pub use provider_id::{PROVIDER_ID_PREFIX, ProviderIdError, parse_provider_id, provider_id_for};

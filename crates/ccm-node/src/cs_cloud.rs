@@ -1,0 +1,157 @@
+//! [`Cloud`] over the typed CloudSigma client.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use cs_api::{ListFilter, NicRuntime, Server, ServerStatus};
+
+use crate::{
+    NicFacts, PowerState, ServerFacts,
+    cloud::{Cloud, CloudError},
+};
+
+/// The node controllers' view of a `cs_api::Client`.
+#[derive(Debug, Clone)]
+pub struct CsCloud {
+    client: cs_api::Client,
+}
+
+impl CsCloud {
+    /// Wraps a client (whose credentials decide the account and host).
+    pub fn new(client: cs_api::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Cloud for CsCloud {
+    async fn list_servers(&self) -> Result<Vec<ServerFacts>, CloudError> {
+        let servers = self
+            .client
+            .list_servers_detail(&ListFilter::all())
+            .await
+            .map_err(cloud_error)?;
+        Ok(servers.iter().map(server_facts).collect())
+    }
+
+    async fn get_server(&self, uuid: &str) -> Result<ServerFacts, CloudError> {
+        match self.client.get_server(uuid).await {
+            Ok(server) => Ok(server_facts(&server)),
+            // Only a 404 that says `notexist` confirms the server is gone; any other 404 (a proxy, a
+            // wrong base URL) is an error like any other.
+            Err(e) if e.is_not_found() && e.error_type() == Some("notexist") => Err(CloudError::NotFound {
+                uuid: uuid.to_owned(),
+            }),
+            Err(e) => Err(cloud_error(e)),
+        }
+    }
+}
+
+fn cloud_error(e: cs_api::Error) -> CloudError {
+    let text = e.to_string();
+    match e {
+        cs_api::Error::Unauthorized(_) | cs_api::Error::Credentials(_) => CloudError::Unauthorized(text),
+        cs_api::Error::Forbidden(_) => CloudError::Forbidden(text),
+        ref other if other.is_retryable() => CloudError::Unavailable(text),
+        _ => CloudError::Other(text),
+    }
+}
+
+/// The facts node decisions need from a full server definition.
+pub fn server_facts(s: &Server) -> ServerFacts {
+    let top: &[NicRuntime] = s.runtime.as_ref().map(|r| r.nics.as_slice()).unwrap_or_default();
+    let nics = s
+        .nics
+        .iter()
+        .map(|nic| {
+            let runtime = nic.runtime.as_ref().or_else(|| {
+                let mac = nic.mac.as_deref()?;
+                top.iter()
+                    .find(|r| r.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+            });
+            let ip = |r: Option<&cs_api::ResourceRef>| r.and_then(|r| r.uuid.parse::<IpAddr>().ok());
+            let (v4, v6) = runtime.map_or((None, None), |r| (ip(r.ip_v4.as_ref()), ip(r.ip_v6.as_ref())));
+            NicFacts {
+                vlan: nic.vlan.is_some(),
+                ipv4: match v4 {
+                    Some(IpAddr::V4(a)) => Some(a),
+                    _ => None,
+                },
+                ipv6: match v6 {
+                    Some(IpAddr::V6(a)) => Some(a),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    ServerFacts {
+        uuid: s.uuid.to_ascii_lowercase(),
+        name: s.name.clone(),
+        cpu_mhz: s.cpu,
+        mem_bytes: s.mem,
+        power: match s.status {
+            ServerStatus::Running => PowerState::Running,
+            ServerStatus::Stopped => PowerState::Stopped,
+            _ => PowerState::Other,
+        },
+        nics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_from_the_documented_running_server() {
+        let json = r#"{
+          "uuid": "5F0C7B7E-0000-4000-8000-000000000001", "name": "worker-a", "status": "running",
+          "cpu": 2000, "smp": 1, "mem": 2147483648, "vnc_password": "x", "meta": {}, "tags": [],
+          "drives": [],
+          "nics": [
+            {"mac": "22:aa:bb:cc:dd:ee", "model": "virtio", "vlan": null,
+             "ip_v4_conf": {"conf": "dhcp", "ip": null}, "ip_v6_conf": null,
+             "runtime": {"interface_type": "public",
+                         "ip_v4": {"uuid": "203.0.113.7", "resource_uri": "/api/2.0/ips/203.0.113.7/"},
+                         "ip_v6": null}},
+            {"mac": "22:aa:bb:cc:dd:ff", "model": "virtio", "vlan": {"uuid": "v-1", "resource_uri": "/api/2.0/vlans/v-1/"},
+             "ip_v4_conf": null, "ip_v6_conf": null, "runtime": null},
+            {"mac": "22:aa:bb:cc:dd:00", "model": "virtio", "vlan": null, "ip_v4_conf": {"conf": "dhcp", "ip": null},
+             "ip_v6_conf": null, "runtime": null}
+          ],
+          "runtime": {"active_since": "2025-01-01T10:00:00+00:00",
+                      "nics": [{"mac": "22:aa:bb:cc:dd:00", "interface_type": "public",
+                                "ip_v4": {"uuid": "198.51.100.4"}, "ip_v6": {"uuid": "2001:db8::4"}}]}
+        }"#;
+        let server: Server = serde_json::from_str(json).unwrap();
+        let f = server_facts(&server);
+        assert_eq!(f.uuid, "5f0c7b7e-0000-4000-8000-000000000001");
+        assert_eq!(f.power, PowerState::Running);
+        assert_eq!((f.cpu_mhz, f.mem_bytes), (2000, 2_147_483_648));
+        assert_eq!(f.nics.len(), 3);
+        assert_eq!(
+            f.nics[0],
+            NicFacts {
+                vlan: false,
+                ipv4: Some("203.0.113.7".parse().unwrap()),
+                ipv6: None
+            }
+        );
+        assert_eq!(
+            f.nics[1],
+            NicFacts {
+                vlan: true,
+                ipv4: None,
+                ipv6: None
+            }
+        );
+        assert_eq!(
+            f.nics[2],
+            NicFacts {
+                vlan: false,
+                ipv4: Some("198.51.100.4".parse().unwrap()),
+                ipv6: Some("2001:db8::4".parse().unwrap())
+            }
+        );
+    }
+}
