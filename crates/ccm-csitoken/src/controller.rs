@@ -229,12 +229,14 @@ impl CsiTokenController {
                           "CSI token refresh recovered");
                 }
                 state.failures = 0;
+                // What readers see: the expiry rounded down to whole seconds.
+                let stored = secret::stored_expires_at(token.expires_at);
                 self.metrics.record_success(now);
-                self.metrics.record_expiry(Some(token.expires_at), now);
-                if let Freshness::Due { left } = self.schedule.freshness(Some(token.expires_at), now)
-                    && state.warned_short != Some(token.expires_at)
+                self.metrics.record_expiry(Some(stored), now);
+                if let Freshness::Due { left } = self.schedule.freshness(Some(stored), now)
+                    && state.warned_short != Some(stored)
                 {
-                    state.warned_short = Some(token.expires_at);
+                    state.warned_short = Some(stored);
                     warn!(
                         namespace = %ns, secret = %name,
                         left_s = left.as_secs_f64(),
@@ -244,12 +246,12 @@ impl CsiTokenController {
                          soon as the source renews the token"
                     );
                 }
-                let next =
-                    self.schedule
-                        .next_check(Some(token.expires_at), token.renew_at, now, rand::random());
+                let next = self
+                    .schedule
+                    .next_check(Some(stored), token.renew_at, now, rand::random());
                 debug!(
                     namespace = %ns, secret = %name, trigger = trigger.as_str(), written = ?written,
-                    expires_at = %token.expires_at, next_check_in_s = next.delay.as_secs_f64(), cause = ?next.cause,
+                    expires_at = %stored, next_check_in_s = next.delay.as_secs_f64(), cause = ?next.cause,
                     "CSI token pass done"
                 );
                 state.known = Some(token);

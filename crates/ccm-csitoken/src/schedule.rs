@@ -15,7 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 
 /// How long after the source's announced renewal instant the controller asks it again, so that the
 /// source has certainly turned its cached token over.
-pub const RENEWAL_GRACE: Duration = Duration::from_secs(1);
+pub const RENEWAL_GRACE: Duration = Duration::from_millis(500);
 
 /// The refresh settings (see [`Config`](crate::Config) for their meaning and defaults).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -266,34 +266,34 @@ mod tests {
     #[test]
     fn next_check_table_without_jitter() {
         let sch = no_jitter();
-        type Case = (Option<i64>, Option<i64>, i64, u64, CheckCause);
+        type Case = (Option<i64>, Option<i64>, i64, f64, CheckCause);
         let cases: &[Case] = &[
             // 900 s token just written, source renews at 600 s: the interval comes first.
-            (Some(900), Some(600), 0, 300, CheckCause::Interval),
-            // Half-way: the source's renewal (+1 s grace) comes before the interval.
-            (Some(900), Some(600), 400, 201, CheckCause::SourceRenewal),
+            (Some(900), Some(600), 0, 300.0, CheckCause::Interval),
+            // Half-way: the source's renewal (+0.5 s grace) comes before the interval.
+            (Some(900), Some(600), 400, 200.5, CheckCause::SourceRenewal),
             // No renewal known: the safety point (900 - 180 = 720) comes before the interval.
-            (Some(900), None, 500, 220, CheckCause::SafetyPoint),
-            (Some(900), None, 0, 300, CheckCause::Interval),
+            (Some(900), None, 500, 220.0, CheckCause::SafetyPoint),
+            (Some(900), None, 0, 300.0, CheckCause::Interval),
             // Long-lived token: always the interval.
-            (Some(3600), Some(2400), 0, 300, CheckCause::Interval),
+            (Some(3600), Some(2400), 0, 300.0, CheckCause::Interval),
             // Safety point closer than the minimum delay: the minimum wins.
-            (Some(900), None, 718, 5, CheckCause::MinDelay),
+            (Some(900), None, 718, 5.0, CheckCause::MinDelay),
             // Due with no renewal known: ask again after the minimum delay.
-            (Some(900), None, 720, 5, CheckCause::MinDelay),
-            (None, None, 0, 5, CheckCause::MinDelay),
+            (Some(900), None, 720, 5.0, CheckCause::MinDelay),
+            (None, None, 0, 5.0, CheckCause::MinDelay),
             // Due (60 s token, far below the 180 s threshold) but the source renews at 40 s: wait for it.
-            (Some(60), Some(40), 0, 41, CheckCause::SourceRenewal),
+            (Some(60), Some(40), 0, 40.5, CheckCause::SourceRenewal),
             // ...and its renewal is past (source will hand out a new one now): minimum delay.
-            (Some(60), Some(40), 45, 5, CheckCause::MinDelay),
+            (Some(60), Some(40), 45, 5.0, CheckCause::MinDelay),
             // Renewal 2 s away: the minimum delay bounds it.
-            (Some(60), Some(40), 38, 5, CheckCause::MinDelay),
+            (Some(60), Some(40), 38, 5.0, CheckCause::MinDelay),
         ];
         for (stored, renew, now, delay, cause) in cases {
             let got = sch.next_check(stored.map(t), renew.map(t), t(*now), 0.5);
             assert_eq!(
                 (got.delay, got.cause),
-                (s(*delay), *cause),
+                (Duration::from_secs_f64(*delay), *cause),
                 "stored {stored:?} renew {renew:?} now {now}"
             );
             assert_eq!(got.at, t(*now) + got.delay);
@@ -343,7 +343,7 @@ mod tests {
     }
 
     /// A 900 s token refreshed by a cache at 600 s, checked with the defaults: the Secret gets the new
-    /// token at 601 s, with 299 s of lifetime left on the old one (more than the 180 s threshold).
+    /// token at 600.5 s, with 299.5 s of lifetime left on the old one (more than the 180 s threshold).
     #[test]
     fn timeline_of_a_fifteen_minute_token() {
         let sch = defaults();
@@ -353,17 +353,22 @@ mod tests {
         while now < renew {
             let next = sch.next_check(Some(expires), Some(renew), now, 0.5);
             now = next.at;
-            checks.push((now.duration_since(t(0)).as_secs(), next.cause));
+            checks.push((now.duration_since(t(0)).as_secs_f64(), next.cause));
         }
         assert_eq!(
             checks,
             vec![
-                (285, CheckCause::Interval),
-                (570, CheckCause::Interval),
-                (601, CheckCause::SourceRenewal)
+                (285.0, CheckCause::Interval),
+                (570.0, CheckCause::Interval),
+                (600.5, CheckCause::SourceRenewal)
             ]
         );
-        assert!(sch.freshness(Some(expires), now) == Freshness::Fresh { left: s(299) });
+        assert_eq!(
+            sch.freshness(Some(expires), now),
+            Freshness::Fresh {
+                left: Duration::from_millis(299_500)
+            }
+        );
     }
 
     #[test]

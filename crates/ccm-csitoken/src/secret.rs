@@ -51,12 +51,15 @@ pub enum Assessment {
     },
 }
 
-/// The RFC 3339 text stored under `expires_at`: UTC, rounded DOWN to whole seconds (a reader never
-/// believes the token lives longer than it does).
+/// The expiry as stored: rounded DOWN to whole seconds (a reader never believes the token lives
+/// longer than it does). The schedule works with this value, since it is what readers see.
+pub fn stored_expires_at(expires_at: Timestamp) -> Timestamp {
+    Timestamp::from_second(expires_at.as_second()).unwrap_or(expires_at)
+}
+
+/// The RFC 3339 text stored under `expires_at`: UTC, whole seconds (see [`stored_expires_at`]).
 pub fn format_expires_at(expires_at: Timestamp) -> String {
-    Timestamp::from_second(expires_at.as_second())
-        .unwrap_or(expires_at)
-        .to_string()
+    stored_expires_at(expires_at).to_string()
 }
 
 /// The four data entries for `token`.
