@@ -68,11 +68,15 @@ impl Config {
     /// segment, no duplicates, and the default location among them.
     pub fn validate(&self) -> Result<(), Error> {
         if self.locations.is_empty() {
-            return Err(Error::Config { field: "locations", message: "at least one location is needed".into() });
+            return Err(Error::Config {
+                field: "locations",
+                message: "at least one location is needed".into(),
+            });
         }
         for (i, loc) in self.locations.iter().enumerate() {
-            let valid_chars =
-                loc.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            let valid_chars = loc
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if loc.is_empty() || !valid_chars {
                 return Err(Error::Config {
                     field: "locations",
@@ -86,7 +90,10 @@ impl Config {
                 });
             }
             if self.locations[..i].contains(loc) {
-                return Err(Error::Config { field: "locations", message: format!("{loc:?} is listed twice") });
+                return Err(Error::Config {
+                    field: "locations",
+                    message: format!("{loc:?} is listed twice"),
+                });
             }
         }
         if !self.locations.contains(&self.default_location) {

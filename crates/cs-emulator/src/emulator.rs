@@ -87,14 +87,26 @@ impl Emulator {
     /// Starts with the given configuration. Must be called inside a Tokio runtime.
     pub async fn start_with(config: Config) -> Result<Emulator, Error> {
         config.validate()?;
-        let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(crate::net::serve(listener, shared.clone(), rx));
         tracing::info!(%addr, "cs-emulator listening");
-        Ok(Emulator { shared, addr, shutdown: tx, task: Some(task) })
+        Ok(Emulator {
+            shared,
+            addr,
+            shutdown: tx,
+            task: Some(task),
+        })
     }
 
     /// Stops the listener and waits for it to finish.
@@ -167,13 +179,19 @@ impl Emulator {
 
     /// Adds a user (or resets the password of an existing one); returns its uuid.
     pub fn add_user(&self, email: &str, password: &str) -> String {
-        self.shared.state().upsert_user(email, Some(SecretString::from(password.to_owned())))
+        self.shared
+            .state()
+            .upsert_user(email, Some(SecretString::from(password.to_owned())))
     }
 
     /// Adds (or replaces) an OAuth client whose service account is `service_account_email`; the
     /// service-account user is created (without a password) if missing.
     pub fn add_oauth_client(&self, client_id: &str, client_secret: &str, service_account_email: &str) {
-        self.shared.add_oauth_client(client_id, SecretString::from(client_secret.to_owned()), service_account_email);
+        self.shared.add_oauth_client(
+            client_id,
+            SecretString::from(client_secret.to_owned()),
+            service_account_email,
+        );
     }
 
     /// Adds a server; see [`Emulator::try_add_server`].
@@ -269,7 +287,10 @@ impl Emulator {
     pub fn drive_json(&self, uuid: &str) -> Option<serde_json::Value> {
         let mut state = self.shared.state();
         state.settle(std::time::Instant::now());
-        state.drives.get(uuid).map(|d| crate::store::render::drive(&state, d))
+        state
+            .drives
+            .get(uuid)
+            .map(|d| crate::store::render::drive(&state, d))
     }
 
     /// Uuid of the user with this email.

@@ -68,6 +68,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn seed(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidSeed { field: field.into(), message: message.into() }
+        Error::InvalidSeed {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -33,12 +33,24 @@ pub struct Fault {
 impl Fault {
     /// A fault on `route` doing `action`, for any method, until cleared.
     pub fn new(route: RouteMatch, action: FaultAction) -> Fault {
-        Fault { route, method: None, action, times: None }
+        Fault {
+            route,
+            method: None,
+            action,
+            times: None,
+        }
     }
 
     /// Answers `status` (with the default error type for it) on every matching request.
     pub fn status(route: RouteMatch, status: u16) -> Fault {
-        Fault::new(route, FaultAction::Status { status, error_type: None, delay: Duration::ZERO })
+        Fault::new(
+            route,
+            FaultAction::Status {
+                status,
+                error_type: None,
+                delay: Duration::ZERO,
+            },
+        )
     }
 
     /// Restricts the fault to one HTTP method.
@@ -57,7 +69,9 @@ impl Fault {
         if let FaultAction::Status { status, .. } = &self.action
             && !(100..=599).contains(status)
         {
-            return Err(format!("action.status.status: {status} is not an HTTP status code"));
+            return Err(format!(
+                "action.status.status: {status} is not an HTTP status code"
+            ));
         }
         if self.times == Some(0) {
             return Err("times: must be at least 1 (omit it for 'until cleared')".into());
@@ -173,7 +187,10 @@ impl FaultTable {
 
     /// The first fault matching the request; consumes one of its `times`.
     pub(crate) fn take(&mut self, method: &str, path: &str, route: &str) -> Option<(FaultId, FaultAction)> {
-        let pos = self.entries.iter().position(|(_, f, _)| f.matches(method, path, route))?;
+        let pos = self
+            .entries
+            .iter()
+            .position(|(_, f, _)| f.matches(method, path, route))?;
         let (id, fault, remaining) = &mut self.entries[pos];
         let found = (*id, fault.action.clone());
         if let Some(n) = remaining {
@@ -209,9 +226,18 @@ mod tests {
     fn times_limits_matches_and_then_the_fault_is_gone() {
         let mut t = FaultTable::default();
         t.inject(Fault::status(RouteMatch::route("GET /api/2.0/servers/"), 503).times(2));
-        assert!(t.take("GET", "/zrh/api/2.0/servers/", "GET /api/2.0/servers/").is_some());
-        assert!(t.take("GET", "/zrh/api/2.0/servers/", "GET /api/2.0/servers/").is_some());
-        assert!(t.take("GET", "/zrh/api/2.0/servers/", "GET /api/2.0/servers/").is_none());
+        assert!(
+            t.take("GET", "/zrh/api/2.0/servers/", "GET /api/2.0/servers/")
+                .is_some()
+        );
+        assert!(
+            t.take("GET", "/zrh/api/2.0/servers/", "GET /api/2.0/servers/")
+                .is_some()
+        );
+        assert!(
+            t.take("GET", "/zrh/api/2.0/servers/", "GET /api/2.0/servers/")
+                .is_none()
+        );
         assert!(t.list().is_empty());
     }
 
@@ -219,9 +245,19 @@ mod tests {
     fn method_route_and_path_matching() {
         let mut t = FaultTable::default();
         let id = t.inject(Fault::status(RouteMatch::path_contains("/drives/"), 500).method("post"));
-        assert!(t.take("GET", "/zrh/api/2.0/drives/", "GET /api/2.0/drives/").is_none());
-        assert_eq!(t.take("POST", "/zrh/api/2.0/drives/", "POST /api/2.0/drives/").map(|f| f.0), Some(id));
-        assert!(t.take("POST", "/zrh/api/2.0/servers/", "POST /api/2.0/servers/").is_none());
+        assert!(
+            t.take("GET", "/zrh/api/2.0/drives/", "GET /api/2.0/drives/")
+                .is_none()
+        );
+        assert_eq!(
+            t.take("POST", "/zrh/api/2.0/drives/", "POST /api/2.0/drives/")
+                .map(|f| f.0),
+            Some(id)
+        );
+        assert!(
+            t.take("POST", "/zrh/api/2.0/servers/", "POST /api/2.0/servers/")
+                .is_none()
+        );
         assert!(t.clear(id));
         assert!(!t.clear(id));
     }
@@ -245,7 +281,11 @@ mod tests {
             Fault {
                 route: RouteMatch::route("POST /oauth/token"),
                 method: None,
-                action: FaultAction::Status { status: 504, error_type: None, delay: Duration::from_millis(20) },
+                action: FaultAction::Status {
+                    status: 504,
+                    error_type: None,
+                    delay: Duration::from_millis(20)
+                },
                 times: Some(1),
             }
         );
@@ -255,7 +295,9 @@ mod tests {
         assert_eq!(c.action, FaultAction::CloseConnection);
         let d: Fault = serde_json::from_str(r#"{"route":"all","action":{"delay_ms":5}}"#).unwrap();
         assert_eq!(d.action, FaultAction::Delay(Duration::from_millis(5)));
-        assert!(serde_json::from_str::<Fault>(r#"{"route":"all","action":"close_connection","x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Fault>(r#"{"route":"all","action":"close_connection","x":1}"#).is_err()
+        );
     }
 
     #[test]

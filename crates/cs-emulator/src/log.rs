@@ -105,7 +105,11 @@ impl LogGuard {
     pub(crate) fn begin(shared: Arc<Shared>, mut record: RequestRecord) -> LogGuard {
         record.status = 0;
         shared.log().count_arrival(&record.route);
-        LogGuard { shared, started: Instant::now(), record: Some(record) }
+        LogGuard {
+            shared,
+            started: Instant::now(),
+            record: Some(record),
+        }
     }
 
     pub(crate) fn set_fault(&mut self, id: FaultId) {

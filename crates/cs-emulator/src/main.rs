@@ -65,7 +65,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 250ms, 2s, 15m, 1h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 250ms, 2s, 15m, 1h"))?;
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
@@ -105,10 +107,14 @@ async fn main() -> anyhow::Result<()> {
         strict_hotplug: args.strict_hotplug,
     };
     let seed = match &args.seed {
-        Some(path) => Some(Seed::from_path(path).with_context(|| format!("loading seed {}", path.display()))?),
+        Some(path) => {
+            Some(Seed::from_path(path).with_context(|| format!("loading seed {}", path.display()))?)
+        }
         None => None,
     };
-    let emu = Emulator::start_with(config).await.context("starting the emulator")?;
+    let emu = Emulator::start_with(config)
+        .await
+        .context("starting the emulator")?;
     if let Some(seed) = &seed {
         emu.load_seed(seed).context("applying the seed")?;
         tracing::info!(
@@ -134,11 +140,19 @@ fn print_urls(emu: &Emulator) {
         println!("  [{loc}] API 2.0 (direct host):  {}", emu.direct_api_url(loc));
         println!("  [{loc}] impersonation:          {}", emu.impersonate_url(loc));
     }
-    println!("  alias of [{}]:               {}/api/2.0/", cfg.default_location, emu.base_url());
+    println!(
+        "  alias of [{}]:               {}/api/2.0/",
+        cfg.default_location,
+        emu.base_url()
+    );
     println!("  OAuth URL:                    {}", emu.oauth_url());
     println!("  token endpoint:               {}", emu.token_url());
-    println!("  templates: api_url={} direct_api_url={} direct_url={}",
-        emu.api_url_template(), emu.direct_api_url_template(), emu.direct_url_template());
+    println!(
+        "  templates: api_url={} direct_api_url={} direct_url={}",
+        emu.api_url_template(),
+        emu.direct_api_url_template(),
+        emu.direct_url_template()
+    );
     println!("  admin API:                    {}/_emulator/", emu.base_url());
 }
 

@@ -95,7 +95,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Result<Respo
             guard.set_fault(id);
             match action {
                 FaultAction::Delay(d) => tokio::time::sleep(d).await,
-                FaultAction::Status { status, error_type, delay } => {
+                FaultAction::Status {
+                    status,
+                    error_type,
+                    delay,
+                } => {
                     tokio::time::sleep(delay).await;
                     let reply = fault_reply(parsed.host, status, error_type.as_deref());
                     guard.finish(status, None);
@@ -114,22 +118,39 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Result<Respo
     let body = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
         Err(_) => {
-            let reply: Reply = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation", "Request body too large").into();
+            let reply: Reply = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "validation",
+                "Request body too large",
+            )
+            .into();
             guard.finish(reply.status.as_u16(), None);
             return Ok(reply.into_response());
         }
     };
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
-    let req = Req { method: &method, headers: &parts.headers, query, body: &body };
+    let req = Req {
+        method: &method,
+        headers: &parts.headers,
+        query,
+        body: &body,
+    };
     let (reply, user) = api::dispatch(&shared, &parsed, &req);
     guard.finish(reply.status.as_u16(), user);
-    let reply = if parsed.host == HostKind::Admin { reply } else { with_request_id(reply) };
+    let reply = if parsed.host == HostKind::Admin {
+        reply
+    } else {
+        with_request_id(reply)
+    };
     Ok(reply.into_response())
 }
 
 fn with_request_id(reply: Reply) -> Reply {
-    reply.header(HeaderName::from_static("x-request-id"), uuid::Uuid::new_v4().to_string())
+    reply.header(
+        HeaderName::from_static("x-request-id"),
+        uuid::Uuid::new_v4().to_string(),
+    )
 }
 
 /// The answer of a `Status` fault: an OAuth error on the token endpoint, an error array elsewhere.
@@ -137,7 +158,11 @@ fn fault_reply(host: HostKind, status: u16, error_type: Option<&str>) -> Reply {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = "fault injected by the emulator";
     if host == HostKind::Oauth {
-        let error = error_type.unwrap_or(if status >= 500 { "server_error" } else { "invalid_request" });
+        let error = error_type.unwrap_or(if status >= 500 {
+            "server_error"
+        } else {
+            "invalid_request"
+        });
         return Reply::json(code, json!({"error": error, "error_description": message}));
     }
     let error_type = error_type.unwrap_or_else(|| default_error_type(status));

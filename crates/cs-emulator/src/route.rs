@@ -86,7 +86,11 @@ pub(crate) fn parse(method: &str, path: &str, cfg: &Config) -> Parsed {
         return unmatched(HostKind::Oauth, None, "unknown OAuth path");
     }
     if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
-        let segs = rest.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        let segs = rest
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         return Parsed {
             host: HostKind::Admin,
             location: None,
@@ -159,12 +163,20 @@ fn api(method: &str, host: HostKind, loc: String, rest: &str) -> Parsed {
             None => return not_found(location, "unknown API 2.0 resource"),
         },
         [res, id, "action"] => match Res::from_segment(res) {
-            Some(r) => (ApiTarget::Action(r, (*id).to_owned()), format!("{res}/{{uuid}}/action/")),
+            Some(r) => (
+                ApiTarget::Action(r, (*id).to_owned()),
+                format!("{res}/{{uuid}}/action/"),
+            ),
             None => return not_found(location, "unknown API 2.0 resource"),
         },
         _ => return not_found(location, "unknown API 2.0 path"),
     };
-    Parsed { host, location, route: format!("{method} {prefix}/api/2.0/{tail}"), target: Target::Api(target) }
+    Parsed {
+        host,
+        location,
+        route: format!("{method} {prefix}/api/2.0/{tail}"),
+        target: Target::Api(target),
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +184,10 @@ mod tests {
     use super::*;
 
     fn cfg() -> Config {
-        Config { locations: vec!["zrh".into(), "fra".into()], ..Config::default() }
+        Config {
+            locations: vec!["zrh".into(), "fra".into()],
+            ..Config::default()
+        }
     }
 
     #[test]
@@ -198,7 +213,11 @@ mod tests {
     fn oauth_impersonate_admin() {
         let p = parse("POST", TOKEN_PATH, &cfg());
         assert_eq!((p.host, p.route.as_str()), (HostKind::Oauth, "POST /oauth/token"));
-        let p = parse("POST", "/zrh/direct/service_provider/api/v1/user/impersonate", &cfg());
+        let p = parse(
+            "POST",
+            "/zrh/direct/service_provider/api/v1/user/impersonate",
+            &cfg(),
+        );
         assert_eq!(p.target, Target::Impersonate);
         assert_eq!(p.route, "POST /direct/service_provider/api/v1/user/impersonate");
         let p = parse("POST", "/zrh/service_provider/api/v1/user/impersonate", &cfg());

@@ -167,8 +167,10 @@ struct RawSeed {
 impl Seed {
     /// Reads a seed file: JSON when the name ends in `.json`, YAML otherwise (YAML also reads JSON).
     pub fn from_path(path: &Path) -> Result<Seed, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| Error::SeedRead { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::SeedRead {
+            path: path.to_owned(),
+            source,
+        })?;
         let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
         Seed::parse(&text, json, &path.display().to_string())
     }
@@ -184,7 +186,10 @@ impl Seed {
     }
 
     fn parse(text: &str, json: bool, origin: &str) -> Result<Seed, Error> {
-        let parse_err = |message: String| Error::SeedParse { origin: origin.to_owned(), message };
+        let parse_err = |message: String| Error::SeedParse {
+            origin: origin.to_owned(),
+            message,
+        };
         let raw: RawSeed = if json {
             serde_json::from_str(text).map_err(|e| parse_err(e.to_string()))?
         } else {
@@ -204,7 +209,12 @@ impl Seed {
             .map(|(i, v)| placed(v, &format!("servers[{i}]")))
             .collect::<Result<_, _>>()
             .map_err(parse_err)?;
-        Ok(Seed { users: raw.users, oauth_clients: raw.oauth_clients, drives, servers })
+        Ok(Seed {
+            users: raw.users,
+            oauth_clients: raw.oauth_clients,
+            drives,
+            servers,
+        })
     }
 }
 
@@ -224,7 +234,11 @@ fn placed<T: serde::de::DeserializeOwned>(v: Value, at: &str) -> Result<Placed<T
         Some(_) => return Err(format!("{at}.location: expected a location code")),
     };
     let seed = serde_json::from_value(Value::Object(map)).map_err(|e| format!("{at}: {e}"))?;
-    Ok(Placed { owner, location, seed })
+    Ok(Placed {
+        owner,
+        location,
+        seed,
+    })
 }
 
 #[cfg(test)]
@@ -274,7 +288,10 @@ servers:
         assert_eq!(
             srv.seed.nics,
             vec![
-                NicSeed::Public { ip_v4: Some(Ipv4Addr::new(203, 0, 113, 10)), ip_v6: None },
+                NicSeed::Public {
+                    ip_v4: Some(Ipv4Addr::new(203, 0, 113, 10)),
+                    ip_v6: None
+                },
                 NicSeed::Vlan { vlan: "v1".into() }
             ]
         );
@@ -290,9 +307,13 @@ servers:
 
     #[test]
     fn errors_name_the_field() {
-        let e = Seed::from_yaml("servers:\n  - owner: a@b\n    nmae: x\n").unwrap_err().to_string();
+        let e = Seed::from_yaml("servers:\n  - owner: a@b\n    nmae: x\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("servers[0]") && e.contains("nmae"), "{e}");
-        let e = Seed::from_yaml("servers:\n  - name: x\n").unwrap_err().to_string();
+        let e = Seed::from_yaml("servers:\n  - name: x\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("servers[0].owner"), "{e}");
         let e = Seed::from_yaml("userz: []\n").unwrap_err().to_string();
         assert!(e.contains("userz"), "{e}");
@@ -300,7 +321,9 @@ servers:
             .unwrap_err()
             .to_string();
         assert!(e.contains("wifi"), "{e}");
-        let e = Seed::from_yaml("drives:\n  - owner: a\n    size: big\n").unwrap_err().to_string();
+        let e = Seed::from_yaml("drives:\n  - owner: a\n    size: big\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("drives[0]"), "{e}");
     }
 }

@@ -21,28 +21,43 @@ const UNITS: usize = 6;
 
 impl Shared {
     fn check_location(&self, loc: &str) -> Result<(), Error> {
-        if self.config.has_location(loc) { Ok(()) } else { Err(Error::UnknownLocation(loc.to_owned())) }
+        if self.config.has_location(loc) {
+            Ok(())
+        } else {
+            Err(Error::UnknownLocation(loc.to_owned()))
+        }
     }
 
     pub(crate) fn add_oauth_client(&self, client_id: &str, secret: SecretString, sa_email: &str) {
         let mut state = self.state();
         let sa_user = state.upsert_user(sa_email, None);
-        state.clients.insert(client_id.to_owned(), OAuthClient { secret, sa_user });
+        state
+            .clients
+            .insert(client_id.to_owned(), OAuthClient { secret, sa_user });
     }
 
     pub(crate) fn add_ip(&self, loc: &str, owner_email: &str, addr: Ipv4Addr) -> Result<(), Error> {
         self.check_location(loc)?;
         let mut state = self.state();
-        let owner = state.user_uuid(owner_email).ok_or_else(|| Error::UnknownUser(owner_email.to_owned()))?;
-        state.claim_ip(addr, loc, &owner, false).map_err(|m| Error::seed("ip", m))
+        let owner = state
+            .user_uuid(owner_email)
+            .ok_or_else(|| Error::UnknownUser(owner_email.to_owned()))?;
+        state
+            .claim_ip(addr, loc, &owner, false)
+            .map_err(|m| Error::seed("ip", m))
     }
 
     pub(crate) fn add_drive(&self, loc: &str, owner_email: &str, seed: &DriveSeed) -> Result<String, Error> {
         self.check_location(loc)?;
         let now = Instant::now();
         let mut state = self.state();
-        let owner = state.user_uuid(owner_email).ok_or_else(|| Error::UnknownUser(owner_email.to_owned()))?;
-        let uuid = seed.uuid.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let owner = state
+            .user_uuid(owner_email)
+            .ok_or_else(|| Error::UnknownUser(owner_email.to_owned()))?;
+        let uuid = seed
+            .uuid
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         if state.drives.contains_key(&uuid) {
             return Err(Error::seed("uuid", format!("drive {uuid} already exists")));
         }
@@ -50,13 +65,22 @@ impl Shared {
             return Err(Error::seed("name", "must not be empty"));
         }
         if seed.media != "disk" && seed.media != "cdrom" {
-            return Err(Error::seed("media", format!("must be disk or cdrom, not {:?}", seed.media)));
+            return Err(Error::seed(
+                "media",
+                format!("must be disk or cdrom, not {:?}", seed.media),
+            ));
         }
         let (min, max) = storage_limits(&seed.storage_type).ok_or_else(|| {
-            Error::seed("storage_type", format!("must be one of {}, not {:?}", storage_types(), seed.storage_type))
+            Error::seed(
+                "storage_type",
+                format!("must be one of {}, not {:?}", storage_types(), seed.storage_type),
+            )
         })?;
         if seed.size < min || seed.size > max {
-            return Err(Error::seed("size", format!("must be between {min} and {max} bytes for {}", seed.storage_type)));
+            return Err(Error::seed(
+                "size",
+                format!("must be between {min} and {max} bytes for {}", seed.storage_type),
+            ));
         }
         let phase = match seed.status.as_deref() {
             None | Some("unmounted" | "mounted") => DrivePhase::Ready,
@@ -92,12 +116,22 @@ impl Shared {
         Ok(uuid)
     }
 
-    pub(crate) fn add_server(&self, loc: &str, owner_email: &str, seed: &ServerSeed) -> Result<String, Error> {
+    pub(crate) fn add_server(
+        &self,
+        loc: &str,
+        owner_email: &str,
+        seed: &ServerSeed,
+    ) -> Result<String, Error> {
         self.check_location(loc)?;
         let now = Instant::now();
         let mut state = self.state();
-        let owner = state.user_uuid(owner_email).ok_or_else(|| Error::UnknownUser(owner_email.to_owned()))?;
-        let uuid = seed.uuid.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let owner = state
+            .user_uuid(owner_email)
+            .ok_or_else(|| Error::UnknownUser(owner_email.to_owned()))?;
+        let uuid = seed
+            .uuid
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         if state.servers.contains_key(&uuid) {
             return Err(Error::seed("uuid", format!("server {uuid} already exists")));
         }
@@ -105,10 +139,16 @@ impl Shared {
             return Err(Error::seed("name", "must not be empty"));
         }
         if seed.cpu < CPU.0 || seed.cpu > CPU.1 {
-            return Err(Error::seed("cpu", format!("must be between {} and {} MHz", CPU.0, CPU.1)));
+            return Err(Error::seed(
+                "cpu",
+                format!("must be between {} and {} MHz", CPU.0, CPU.1),
+            ));
         }
         if seed.mem < MEM.0 || seed.mem > MEM.1 {
-            return Err(Error::seed("mem", format!("must be between {} and {} bytes", MEM.0, MEM.1)));
+            return Err(Error::seed(
+                "mem",
+                format!("must be between {} and {} bytes", MEM.0, MEM.1),
+            ));
         }
         let status = ServerStatus::parse(&seed.status)
             .ok_or_else(|| Error::seed("status", format!("must be one of {}", ServerStatus::NAMES)))?;
@@ -117,12 +157,24 @@ impl Shared {
         // Validation done: commit addresses and VLANs.
         for (i, nic) in seed.nics.iter().enumerate() {
             match nic {
-                NicSeed::Public { ip_v4: Some(addr), .. } => {
-                    state.claim_ip(*addr, loc, &owner, false).map_err(|m| Error::seed(format!("nics[{i}].ip_v4"), m))?;
+                NicSeed::Public {
+                    ip_v4: Some(addr), ..
+                } => {
+                    state
+                        .claim_ip(*addr, loc, &owner, false)
+                        .map_err(|m| Error::seed(format!("nics[{i}].ip_v4"), m))?;
                 }
                 NicSeed::Vlan { vlan } if !state.vlans.contains_key(vlan) => {
                     let seq = state.next_seq();
-                    state.vlans.insert(vlan.clone(), Vlan { uuid: vlan.clone(), loc: loc.to_owned(), owner: owner.clone(), seq });
+                    state.vlans.insert(
+                        vlan.clone(),
+                        Vlan {
+                            uuid: vlan.clone(),
+                            loc: loc.to_owned(),
+                            owner: owner.clone(),
+                            seq,
+                        },
+                    );
                 }
                 _ => {}
             }
@@ -173,7 +225,8 @@ impl Shared {
             );
         }
         for (i, d) in seed.drives.iter().enumerate() {
-            self.add_drive(&loc_of(&d.location), &d.owner, &d.seed).map_err(|e| prefix(e, &format!("drives[{i}]")))?;
+            self.add_drive(&loc_of(&d.location), &d.owner, &d.seed)
+                .map_err(|e| prefix(e, &format!("drives[{i}]")))?;
         }
         for (i, s) in seed.servers.iter().enumerate() {
             self.add_server(&loc_of(&s.location), &s.owner, &s.seed)
@@ -187,7 +240,10 @@ impl Shared {
             .ok_or_else(|| Error::seed("status", format!("must be one of {}", ServerStatus::NAMES)))?;
         let mut state = self.state();
         state.settle(Instant::now());
-        let s = state.servers.get_mut(uuid).ok_or_else(|| Error::NotFound { kind: "server", uuid: uuid.to_owned() })?;
+        let s = state.servers.get_mut(uuid).ok_or_else(|| Error::NotFound {
+            kind: "server",
+            uuid: uuid.to_owned(),
+        })?;
         s.set_status(st);
         Ok(())
     }
@@ -205,19 +261,37 @@ impl Shared {
     pub(crate) fn set_nic_ip(&self, uuid: &str, idx: usize, ip: Option<Ipv4Addr>) -> Result<(), Error> {
         let mut state = self.state();
         state.settle(Instant::now());
-        let s = state.servers.get(uuid).ok_or_else(|| Error::NotFound { kind: "server", uuid: uuid.to_owned() })?;
+        let s = state.servers.get(uuid).ok_or_else(|| Error::NotFound {
+            kind: "server",
+            uuid: uuid.to_owned(),
+        })?;
         let (loc, owner) = (s.loc.clone(), s.owner.clone());
-        let nic = s.nics.get(idx).ok_or_else(|| Error::seed("nic_index", format!("server has {} NICs", s.nics.len())))?;
+        let nic = s
+            .nics
+            .get(idx)
+            .ok_or_else(|| Error::seed("nic_index", format!("server has {} NICs", s.nics.len())))?;
         let mode = match &nic.kind {
-            NicKind::Vlan(_) => return Err(Error::seed("nic_index", "NIC is a VLAN NIC; it has no public address")),
-            NicKind::Public(Some(IpConf { mode: IpMode::Static, .. })) => IpMode::Static,
+            NicKind::Vlan(_) => {
+                return Err(Error::seed(
+                    "nic_index",
+                    "NIC is a VLAN NIC; it has no public address",
+                ));
+            }
+            NicKind::Public(Some(IpConf {
+                mode: IpMode::Static, ..
+            })) => IpMode::Static,
             NicKind::Public(_) => IpMode::Dhcp,
         };
         if let Some(addr) = ip {
-            if state.ip_holder(addr).is_some_and(|(s, i)| s.uuid != uuid || i != idx) {
+            if state
+                .ip_holder(addr)
+                .is_some_and(|(s, i)| s.uuid != uuid || i != idx)
+            {
                 return Err(Error::seed("ip_v4", format!("{addr} is held by another NIC")));
             }
-            state.claim_ip(addr, &loc, &owner, true).map_err(|m| Error::seed("ip_v4", m))?;
+            state
+                .claim_ip(addr, &loc, &owner, true)
+                .map_err(|m| Error::seed("ip_v4", m))?;
         }
         let mode = if ip.is_none() { IpMode::Dhcp } else { mode };
         if let Some(n) = state.servers.get_mut(uuid).and_then(|s| s.nics.get_mut(idx)) {
@@ -230,15 +304,23 @@ impl Shared {
     pub(crate) fn issue_token(&self, loc: &str, email: &str) -> Result<String, Error> {
         self.check_location(loc)?;
         let mut state = self.state();
-        let user = state.user_uuid(email).ok_or_else(|| Error::UnknownUser(email.to_owned()))?;
-        let kind = TokenKind::Impersonated { location: loc.to_owned(), sa_user: None };
+        let user = state
+            .user_uuid(email)
+            .ok_or_else(|| Error::UnknownUser(email.to_owned()))?;
+        let kind = TokenKind::Impersonated {
+            location: loc.to_owned(),
+            sa_user: None,
+        };
         Ok(state.issue_token(kind, &user, None, self.config.token_lifetime, Instant::now()))
     }
 }
 
 fn prefix(e: Error, at: &str) -> Error {
     match e {
-        Error::InvalidSeed { field, message } => Error::InvalidSeed { field: format!("{at}.{field}"), message },
+        Error::InvalidSeed { field, message } => Error::InvalidSeed {
+            field: format!("{at}.{field}"),
+            message,
+        },
         Error::UnknownUser(u) => Error::seed(format!("{at}.owner"), format!("unknown user {u}")),
         Error::UnknownLocation(l) => Error::seed(format!("{at}.location"), format!("unknown location {l}")),
         other => other,
@@ -260,14 +342,31 @@ fn seed_nics(state: &mut State, loc: &str, owner: &str, seeds: &[NicSeed]) -> Re
                     if let Some(ip) = state.ips.get(addr)
                         && (ip.owner != owner || ip.loc != loc)
                     {
-                        return Err(Error::seed(format!("nics[{i}].ip_v4"), format!("{addr} belongs to another account")));
+                        return Err(Error::seed(
+                            format!("nics[{i}].ip_v4"),
+                            format!("{addr} belongs to another account"),
+                        ));
                     }
                     if state.ip_holder(*addr).is_some() || out.iter().any(|n| n.address() == Some(*addr)) {
-                        return Err(Error::seed(format!("nics[{i}].ip_v4"), format!("{addr} is already in use")));
+                        return Err(Error::seed(
+                            format!("nics[{i}].ip_v4"),
+                            format!("{addr} is already in use"),
+                        ));
                     }
                 }
-                let v6conf = if ip_v6.is_some() { json!({"conf": "dhcp", "ip": null}) } else { Value::Null };
-                (NicKind::Public(Some(IpConf { mode: IpMode::Dhcp, addr: *ip_v4 })), *ip_v6, v6conf)
+                let v6conf = if ip_v6.is_some() {
+                    json!({"conf": "dhcp", "ip": null})
+                } else {
+                    Value::Null
+                };
+                (
+                    NicKind::Public(Some(IpConf {
+                        mode: IpMode::Dhcp,
+                        addr: *ip_v4,
+                    })),
+                    *ip_v6,
+                    v6conf,
+                )
             }
             NicSeed::Vlan { vlan } => {
                 if vlan.is_empty() {
@@ -276,7 +375,10 @@ fn seed_nics(state: &mut State, loc: &str, owner: &str, seeds: &[NicSeed]) -> Re
                 if let Some(v) = state.vlans.get(vlan)
                     && (v.owner != owner || v.loc != loc)
                 {
-                    return Err(Error::seed(format!("nics[{i}].vlan"), format!("VLAN {vlan} belongs to another account")));
+                    return Err(Error::seed(
+                        format!("nics[{i}].vlan"),
+                        format!("VLAN {vlan} belongs to another account"),
+                    ));
                 }
                 (NicKind::Vlan(vlan.clone()), None, Value::Null)
             }
@@ -299,13 +401,22 @@ fn seed_drives(state: &State, loc: &str, owner: &str, uuids: &[String]) -> Resul
     for (i, uuid) in uuids.iter().enumerate() {
         let at = format!("drives[{i}]");
         let d = state.drives.get(uuid).filter(|d| d.loc == loc).ok_or_else(|| {
-            Error::seed(&at, format!("drive {uuid} does not exist in {loc} (seed drives before servers)"))
+            Error::seed(
+                &at,
+                format!("drive {uuid} does not exist in {loc} (seed drives before servers)"),
+            )
         })?;
         if d.owner != owner {
-            return Err(Error::seed(&at, format!("drive {uuid} belongs to another account")));
+            return Err(Error::seed(
+                &at,
+                format!("drive {uuid} belongs to another account"),
+            ));
         }
         if !d.allow_multimount && !state.mounted_on(d).is_empty() {
-            return Err(Error::seed(&at, format!("drive {uuid} is already mounted on another server")));
+            return Err(Error::seed(
+                &at,
+                format!("drive {uuid} is already mounted on another server"),
+            ));
         }
         if uuids[..i].contains(uuid) {
             return Err(Error::seed(&at, format!("drive {uuid} is listed twice")));

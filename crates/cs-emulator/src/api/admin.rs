@@ -22,7 +22,10 @@ fn bad(message: impl Into<String>) -> Reply {
 }
 
 fn not_found() -> Reply {
-    error(StatusCode::NOT_FOUND, "unknown admin endpoint; GET /_emulator/ lists them")
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown admin endpoint; GET /_emulator/ lists them",
+    )
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(req: &Req<'_>) -> Result<T, Reply> {
@@ -81,15 +84,23 @@ pub(crate) fn handle(shared: &Shared, segs: &[String], req: &Req<'_>) -> Reply {
                 Err(error(StatusCode::NOT_FOUND, format!("no server {uuid}")))
             }
         }
-        (["servers", uuid, "status"], &Method::POST | &Method::PUT) => json_body::<StatusBody>(req).and_then(|b| {
-            shared.set_server_status(uuid, &b.status).map_err(|e| bad(e.to_string()))?;
-            server(shared, uuid)
-        }),
+        (["servers", uuid, "status"], &Method::POST | &Method::PUT) => {
+            json_body::<StatusBody>(req).and_then(|b| {
+                shared
+                    .set_server_status(uuid, &b.status)
+                    .map_err(|e| bad(e.to_string()))?;
+                server(shared, uuid)
+            })
+        }
         (["servers", uuid, "nics", idx, "ip"], &Method::POST | &Method::PUT) => {
-            let idx = idx.parse::<usize>().map_err(|_| bad("NIC index must be a number"));
+            let idx = idx
+                .parse::<usize>()
+                .map_err(|_| bad("NIC index must be a number"));
             idx.and_then(|idx| {
                 let b = json_body::<IpBody>(req)?;
-                shared.set_nic_ip(uuid, idx, b.ip_v4).map_err(|e| bad(e.to_string()))?;
+                shared
+                    .set_nic_ip(uuid, idx, b.ip_v4)
+                    .map_err(|e| bad(e.to_string()))?;
                 server(shared, uuid)
             })
         }
@@ -152,12 +163,16 @@ fn seed(shared: &Shared, req: &Req<'_>) -> Result<Reply, Reply> {
 
 fn token(shared: &Shared, req: &Req<'_>) -> Result<Reply, Reply> {
     let b: TokenBody = json_body(req)?;
-    let loc = b.location.unwrap_or_else(|| shared.config.default_location.clone());
-    let token = shared.issue_token(&loc, &b.user_email).map_err(|e| bad(e.to_string()))?;
+    let loc = b
+        .location
+        .unwrap_or_else(|| shared.config.default_location.clone());
+    let token = shared
+        .issue_token(&loc, &b.user_email)
+        .map_err(|e| bad(e.to_string()))?;
     Ok(Reply::ok(json!({
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": shared.config.token_lifetime.as_secs(),
+        "expires_in": super::expires_in(shared.config.token_lifetime),
     })))
 }
 

@@ -16,7 +16,8 @@ pub(crate) fn parse(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))
 }
 
 /// A JSON object body (`null` / empty counts as `{}`).
@@ -45,7 +46,10 @@ pub(crate) fn objects(body: &[u8]) -> Result<Vec<Obj>, ApiError> {
     list.into_iter()
         .map(|v| match v {
             Value::Object(o) => Ok(o),
-            _ => Err(ApiError::validation("objects", "each element of objects must be an object")),
+            _ => Err(ApiError::validation(
+                "objects",
+                "each element of objects must be an object",
+            )),
         })
         .collect()
 }
@@ -94,10 +98,14 @@ pub(crate) fn req_u64(o: &Obj, name: &str) -> Result<u64, ApiError> {
 pub(crate) fn opt_i64(o: &Obj, name: &str) -> Result<Option<i64>, ApiError> {
     match field(o, name) {
         None => Ok(None),
-        Some(Value::Number(n)) => {
-            n.as_i64().map(Some).ok_or_else(|| ApiError::validation(name, format!("{name} must be an integer")))
-        }
-        Some(_) => Err(ApiError::validation(name, format!("{name} must be an integer or null"))),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| ApiError::validation(name, format!("{name} must be an integer"))),
+        Some(_) => Err(ApiError::validation(
+            name,
+            format!("{name} must be an integer or null"),
+        )),
     }
 }
 
@@ -106,7 +114,10 @@ pub(crate) fn opt_bool(o: &Obj, name: &str) -> Result<Option<bool>, ApiError> {
     match field(o, name) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(ApiError::validation(name, format!("{name} must be true or false"))),
+        Some(_) => Err(ApiError::validation(
+            name,
+            format!("{name} must be true or false"),
+        )),
     }
 }
 
@@ -114,15 +125,24 @@ pub(crate) fn opt_bool(o: &Obj, name: &str) -> Result<Option<bool>, ApiError> {
 pub(crate) fn opt_meta(o: &Obj, name: &str) -> Result<Option<BTreeMap<String, String>>, ApiError> {
     let Some(v) = field(o, name) else { return Ok(None) };
     let Value::Object(m) = v else {
-        return Err(ApiError::validation(name, format!("{name} must be an object of strings")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} must be an object of strings"),
+        ));
     };
     let mut out = BTreeMap::new();
     for (k, v) in m {
         if k.chars().count() > META_KEY_MAX {
-            return Err(ApiError::validation(name, format!("meta key {k:?} is longer than {META_KEY_MAX} characters")));
+            return Err(ApiError::validation(
+                name,
+                format!("meta key {k:?} is longer than {META_KEY_MAX} characters"),
+            ));
         }
         let Value::String(s) = v else {
-            return Err(ApiError::validation(name, format!("meta value of {k:?} must be a string")));
+            return Err(ApiError::validation(
+                name,
+                format!("meta value of {k:?} must be a string"),
+            ));
         };
         out.insert(k.clone(), s.clone());
     }
@@ -135,9 +155,15 @@ pub(crate) fn ref_uuid(v: &Value, point: &str) -> Result<String, ApiError> {
         Value::String(s) if !s.is_empty() => Ok(s.clone()),
         Value::Object(o) => match o.get("uuid") {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            _ => Err(ApiError::validation(point, format!("{point} must be a uuid or an object with a uuid"))),
+            _ => Err(ApiError::validation(
+                point,
+                format!("{point} must be a uuid or an object with a uuid"),
+            )),
         },
-        _ => Err(ApiError::validation(point, format!("{point} must be a uuid or an object with a uuid"))),
+        _ => Err(ApiError::validation(
+            point,
+            format!("{point} must be a uuid or an object with a uuid"),
+        )),
     }
 }
 
@@ -145,7 +171,11 @@ pub(crate) fn ref_uuid(v: &Value, point: &str) -> Result<String, ApiError> {
 pub(crate) fn opt_tags(o: &Obj) -> Result<Option<Vec<String>>, ApiError> {
     match field(o, "tags") {
         None => Ok(None),
-        Some(Value::Array(a)) => a.iter().map(|t| ref_uuid(t, "tags")).collect::<Result<_, _>>().map(Some),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|t| ref_uuid(t, "tags"))
+            .collect::<Result<_, _>>()
+            .map(Some),
         Some(_) => Err(ApiError::validation("tags", "tags must be a list")),
     }
 }
@@ -164,8 +194,14 @@ mod tests {
     fn objects_envelope_and_bare_list() {
         assert_eq!(objects(br#"{"objects":[{"a":1}]}"#).unwrap().len(), 1);
         assert_eq!(objects(br#"[{"a":1},{"b":2}]"#).unwrap().len(), 2);
-        assert_eq!(objects(br#"{"a":1}"#).unwrap_err().point.as_deref(), Some("objects"));
-        assert_eq!(objects(br#"{"objects":[]}"#).unwrap_err().point.as_deref(), Some("objects"));
+        assert_eq!(
+            objects(br#"{"a":1}"#).unwrap_err().point.as_deref(),
+            Some("objects")
+        );
+        assert_eq!(
+            objects(br#"{"objects":[]}"#).unwrap_err().point.as_deref(),
+            Some("objects")
+        );
         assert!(objects(b"{nope").unwrap_err().message.contains("JSON"));
     }
 
@@ -193,7 +229,10 @@ mod tests {
     #[test]
     fn references() {
         assert_eq!(ref_uuid(&json!("d1"), "drive").unwrap(), "d1");
-        assert_eq!(ref_uuid(&json!({"uuid": "d1", "resource_uri": "x"}), "drive").unwrap(), "d1");
+        assert_eq!(
+            ref_uuid(&json!({"uuid": "d1", "resource_uri": "x"}), "drive").unwrap(),
+            "d1"
+        );
         assert!(ref_uuid(&json!(5), "drive").is_err());
     }
 }

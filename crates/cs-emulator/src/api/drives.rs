@@ -12,19 +12,51 @@ use crate::store::render;
 use crate::store::{Drive, DrivePhase, State};
 
 const SPEC: ListSpec = ListSpec {
-    filtering: &[("uuid", &["exact"]), ("name", &["exact", "contains"]), ("tag", &["exact"])],
+    filtering: &[
+        ("uuid", &["exact"]),
+        ("name", &["exact", "contains"]),
+        ("tag", &["exact"]),
+    ],
     fields: &[
-        "uuid", "name", "size", "media", "storage_type", "status", "mounted_on", "allow_multimount", "meta",
-        "tags", "snapshots", "remote_snapshots", "runtime", "owner", "resource_uri", "affinities", "grantees",
-        "permissions", "licenses", "jobs", "iops", "backup_scheduler",
+        "uuid",
+        "name",
+        "size",
+        "media",
+        "storage_type",
+        "status",
+        "mounted_on",
+        "allow_multimount",
+        "meta",
+        "tags",
+        "snapshots",
+        "remote_snapshots",
+        "runtime",
+        "owner",
+        "resource_uri",
+        "affinities",
+        "grantees",
+        "permissions",
+        "licenses",
+        "jobs",
+        "iops",
+        "backup_scheduler",
     ],
     short: render::DRIVE_SHORT,
 };
 
 pub(crate) fn list(state: &State, ctx: &Ctx<'_>, detail: bool) -> Result<Reply, ApiError> {
-    let mut mine: Vec<&Drive> = state.drives.values().filter(|d| d.owner == ctx.user && d.loc == ctx.loc).collect();
+    let mut mine: Vec<&Drive> = state
+        .drives
+        .values()
+        .filter(|d| d.owner == ctx.user && d.loc == ctx.loc)
+        .collect();
     mine.sort_by_key(|d| d.seq);
-    envelope(mine.into_iter().map(|d| render::drive(state, d)).collect(), &ctx.req.query, &SPEC, detail)
+    envelope(
+        mine.into_iter().map(|d| render::drive(state, d)).collect(),
+        &ctx.req.query,
+        &SPEC,
+        detail,
+    )
 }
 
 pub(crate) fn get(state: &State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
@@ -39,20 +71,32 @@ pub(crate) fn check_media(media: &str) -> Result<(), ApiError> {
     if media == "disk" || media == "cdrom" {
         Ok(())
     } else {
-        Err(ApiError::validation("media", format!("media must be disk or cdrom, not {media:?}")))
+        Err(ApiError::validation(
+            "media",
+            format!("media must be disk or cdrom, not {media:?}"),
+        ))
     }
 }
 
 /// Size within the storage type's limits.
 pub(crate) fn check_size(storage_type: &str, size: u64) -> Result<(), ApiError> {
     let (min, max) = storage_limits(storage_type).ok_or_else(|| {
-        ApiError::validation("storage_type", format!("storage_type must be one of {}", storage_types()))
+        ApiError::validation(
+            "storage_type",
+            format!("storage_type must be one of {}", storage_types()),
+        )
     })?;
     if size < min {
-        return Err(ApiError::validation("size", format!("Size must be at least {min}")));
+        return Err(ApiError::validation(
+            "size",
+            format!("Size must be at least {min}"),
+        ));
     }
     if size > max {
-        return Err(ApiError::validation("size", format!("Size must be at most {max}")));
+        return Err(ApiError::validation(
+            "size",
+            format!("Size must be at most {max}"),
+        ));
     }
     Ok(())
 }
@@ -84,14 +128,20 @@ fn build(ctx: &Ctx<'_>, o: &Obj) -> Result<Drive, ApiError> {
 /// `POST /drives/` -> 201 `{"objects": [...]}` in `creating`.
 pub(crate) fn create(state: &mut State, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let objs = body::objects(ctx.req.body)?;
-    let built = objs.iter().map(|o| build(ctx, o)).collect::<Result<Vec<_>, _>>()?;
+    let built = objs
+        .iter()
+        .map(|o| build(ctx, o))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::new();
     for mut d in built {
         d.seq = state.next_seq();
         out.push(render::drive(state, &d));
         state.drives.insert(d.uuid.clone(), d);
     }
-    let location = out.first().and_then(|o| o["resource_uri"].as_str()).map(str::to_owned);
+    let location = out
+        .first()
+        .and_then(|o| o["resource_uri"].as_str())
+        .map(str::to_owned);
     let mut reply = Reply::json(StatusCode::CREATED, json!({"objects": out}));
     if let Some(l) = location {
         reply = reply.header(header::LOCATION, format!("{}{l}", ctx.base));
@@ -118,12 +168,18 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     if let Some(s) = size
         && s != d.size
     {
-        return Err(ApiError::validation("size", "Use action/?do=resize to change the size of a drive"));
+        return Err(ApiError::validation(
+            "size",
+            "Use action/?do=resize to change the size of a drive",
+        ));
     }
     if let Some(t) = storage_type
         && t != d.storage_type
     {
-        return Err(ApiError::validation("storage_type", "storage_type cannot be changed"));
+        return Err(ApiError::validation(
+            "storage_type",
+            "storage_type cannot be changed",
+        ));
     }
     if let Some(n) = name {
         d.name = n;
@@ -176,19 +232,26 @@ fn resize(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError>
     let size = body::req_u64(&o, "size")?;
     let d = state.drives.get(id).ok_or_else(|| ApiError::notexist(id))?;
     if let Some(busy) = d.busy_state() {
-        return Err(ApiError::permission(format!("Cannot resize drive {id} while it is {busy}")));
+        return Err(ApiError::permission(format!(
+            "Cannot resize drive {id} while it is {busy}"
+        )));
     }
     let running = state
         .mounted_on(d)
         .iter()
         .any(|s| state.servers.get(s).is_some_and(|s| s.status.guest_active()));
     if running {
-        return Err(ApiError::permission("Cannot resize drive mounted on a running guest"));
+        return Err(ApiError::permission(
+            "Cannot resize drive mounted on a running guest",
+        ));
     }
     if size < d.size {
         return Err(ApiError::validation(
             "size",
-            format!("Cannot shrink a drive (current size {}, requested {size})", d.size),
+            format!(
+                "Cannot shrink a drive (current size {}, requested {size})",
+                d.size
+            ),
         ));
     }
     check_size(&d.storage_type, size)?;
@@ -199,15 +262,24 @@ fn resize(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError>
     d.size = size;
     d.phase = DrivePhase::Resizing(until);
     let d = state.drives.get(id).ok_or_else(|| ApiError::notexist(id))?;
-    Ok(Reply::json(StatusCode::ACCEPTED, json!({"objects": [render::drive(state, d)]})))
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        json!({"objects": [render::drive(state, d)]}),
+    ))
 }
 
 fn clone(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
     check_owned(state.drives.get(id), id, ctx, "CLONE")?;
     let o = body::object(ctx.req.body)?;
-    let src = state.drives.get(id).cloned().ok_or_else(|| ApiError::notexist(id))?;
+    let src = state
+        .drives
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::notexist(id))?;
     if let Some(busy) = src.busy_state() {
-        return Err(ApiError::permission(format!("Cannot clone drive {id} while it is {busy}")));
+        return Err(ApiError::permission(format!(
+            "Cannot clone drive {id} while it is {busy}"
+        )));
     }
     let name = body::opt_str(&o, "name")?.unwrap_or_else(|| src.name.clone());
     let media = body::opt_str(&o, "media")?.unwrap_or_else(|| src.media.clone());
@@ -215,7 +287,10 @@ fn clone(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> 
     let storage_type = body::opt_str(&o, "storage_type")?.unwrap_or_else(|| src.storage_type.clone());
     let size = body::opt_u64(&o, "size")?.unwrap_or(src.size);
     if size < src.size {
-        return Err(ApiError::validation("size", format!("A clone must be at least as large as its source ({})", src.size)));
+        return Err(ApiError::validation(
+            "size",
+            format!("A clone must be at least as large as its source ({})", src.size),
+        ));
     }
     check_size(&storage_type, size)?;
     let until = ctx.now + ctx.cfg.clone_delay;

@@ -40,7 +40,9 @@ fn impersonate(shared: &Shared, loc: &str, req: &Req<'_>) -> Result<(Reply, Stri
         .and_then(|t| state.live_token(t, now))
         .filter(|t| t.kind == TokenKind::Rpt)
         .map(|t| (t.user.clone(), t.client_id.clone()))
-        .ok_or_else(|| ApiError::unauthorized("A valid RPT (UMA ticket for service_provider_api) is required"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("A valid RPT (UMA ticket for service_provider_api) is required")
+        })?;
     let o = body::object(req.body)?;
     let email = body::req_str(&o, "user_email")?;
     let subject = body::req_str(&o, "subject_token")?;
@@ -62,10 +64,15 @@ fn impersonate(shared: &Shared, loc: &str, req: &Req<'_>) -> Result<(Reply, Stri
         return Err(e);
     };
     let lifetime = shared.config.token_lifetime;
-    let kind = TokenKind::Impersonated { location: loc.to_owned(), sa_user: Some(rpt.0.clone()) };
+    let kind = TokenKind::Impersonated {
+        location: loc.to_owned(),
+        sa_user: Some(rpt.0.clone()),
+    };
     let token = state.issue_token(kind, &target, rpt.1.as_deref(), lifetime, now);
     let sa_email = state.email_of(&rpt.0).unwrap_or_default();
-    let reply = Reply::ok(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}))
-        .header(header::CACHE_CONTROL, "no-store");
+    let reply = Reply::ok(
+        json!({"access_token": token, "token_type": "Bearer", "expires_in": super::expires_in(lifetime)}),
+    )
+    .header(header::CACHE_CONTROL, "no-store");
     Ok((reply, sa_email))
 }

@@ -38,11 +38,21 @@ pub(crate) fn envelope(
         match k.as_str() {
             "limit" => limit = parse_count(v, "limit")?,
             "offset" => offset = parse_count(v, "offset")?,
-            "fields" => fields = Some(v.split(',').map(|f| f.trim().to_owned()).filter(|f| !f.is_empty()).collect()),
+            "fields" => {
+                fields = Some(
+                    v.split(',')
+                        .map(|f| f.trim().to_owned())
+                        .filter(|f| !f.is_empty())
+                        .collect(),
+                )
+            }
             "order_by" => {
                 let (field, desc) = v.strip_prefix('-').map_or((v.as_str(), false), |f| (f, true));
                 if !["uuid", "name"].contains(&field) {
-                    return Err(ApiError::validation("order_by", format!("Cannot order by {field:?}; use uuid or name")));
+                    return Err(ApiError::validation(
+                        "order_by",
+                        format!("Cannot order by {field:?}; use uuid or name"),
+                    ));
                 }
                 order = Some((field.to_owned(), desc));
             }
@@ -51,29 +61,46 @@ pub(crate) fn envelope(
                 let (field, ftype) = k.split_once("__").unwrap_or((k.as_str(), "exact"));
                 let Some((_, types)) = spec.filtering.iter().find(|(f, _)| *f == field) else {
                     if spec.fields.contains(&field) {
-                        return Err(ApiError::validation(k, format!("The '{field}' field does not allow filtering.")));
+                        return Err(ApiError::validation(
+                            k,
+                            format!("The '{field}' field does not allow filtering."),
+                        ));
                     }
                     continue;
                 };
                 let Some(ftype) = types.iter().find(|t| **t == ftype) else {
-                    return Err(ApiError::validation(k, format!("'{ftype}' is not an allowed filter on the '{field}' field.")));
+                    return Err(ApiError::validation(
+                        k,
+                        format!("'{ftype}' is not an allowed filter on the '{field}' field."),
+                    ));
                 };
                 filters.push((field.to_owned(), ftype, split_values(v)));
             }
         }
     }
-    let mut items: Vec<Value> =
-        items.into_iter().filter(|o| filters.iter().all(|(f, t, vals)| matches(o, f, t, vals))).collect();
+    let mut items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| filters.iter().all(|(f, t, vals)| matches(o, f, t, vals)))
+        .collect();
     if let Some((field, desc)) = order {
         items.sort_by(|a, b| {
-            let key = |o: &Value| o.get(&field).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let key = |o: &Value| {
+                o.get(&field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             let c = key(a).cmp(&key(b));
             if desc { c.reverse() } else { c }
         });
     }
     let total = items.len();
     let page = items.into_iter().skip(offset);
-    let page: Vec<Value> = if limit == 0 { page.collect() } else { page.take(limit).collect() };
+    let page: Vec<Value> = if limit == 0 {
+        page.collect()
+    } else {
+        page.take(limit).collect()
+    };
     let objects: Vec<Value> = page
         .iter()
         .map(|o| match &fields {
@@ -89,7 +116,9 @@ pub(crate) fn envelope(
 }
 
 fn parse_count(v: &str, name: &str) -> Result<usize, ApiError> {
-    v.trim().parse().map_err(|_| ApiError::validation(name, format!("{name} must be a non-negative integer")))
+    v.trim()
+        .parse()
+        .map_err(|_| ApiError::validation(name, format!("{name} must be a non-negative integer")))
 }
 
 /// Splits `a,b` into values; `\,` is a literal comma.
@@ -120,14 +149,17 @@ fn ref_id(v: &Value) -> Option<&str> {
 
 fn matches(obj: &Value, field: &str, ftype: &str, vals: &[String]) -> bool {
     if field == "tag" {
-        return obj
-            .get("tags")
-            .and_then(Value::as_array)
-            .is_some_and(|tags| tags.iter().filter_map(ref_id).any(|t| vals.iter().any(|x| x == t)));
+        return obj.get("tags").and_then(Value::as_array).is_some_and(|tags| {
+            tags.iter()
+                .filter_map(ref_id)
+                .any(|t| vals.iter().any(|x| x == t))
+        });
     }
     let Some(v) = obj.get(field) else { return false };
     if ftype == "contains" {
-        return v.as_str().is_some_and(|s| vals.iter().any(|x| s.contains(x.as_str())));
+        return v
+            .as_str()
+            .is_some_and(|s| vals.iter().any(|x| s.contains(x.as_str())));
     }
     ref_id(v).is_some_and(|s| vals.iter().any(|x| x == s))
 }

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use super::list::{ListSpec, envelope};
 use super::reply::{ApiError, Reply};
 use super::{Ctx, check_owned};
-use crate::store::render;
 use crate::store::State;
+use crate::store::render;
 
 /// Server CPU limits in MHz.
 pub(crate) const CPU: (u64, u64) = (250, 80_000);
@@ -31,7 +31,10 @@ const STORAGE: &[(&str, u64, u64, u64)] = &[
 
 /// Size limits of a storage type, `None` if the type is unknown.
 pub(crate) fn storage_limits(storage_type: &str) -> Option<(u64, u64)> {
-    STORAGE.iter().find(|(t, ..)| *t == storage_type).map(|(_, min, max, _)| (*min, *max))
+    STORAGE
+        .iter()
+        .find(|(t, ..)| *t == storage_type)
+        .map(|(_, min, max, _)| (*min, *max))
 }
 
 /// Known storage types, for messages.
@@ -43,7 +46,12 @@ pub(crate) fn storage_types() -> String {
 pub(crate) fn capabilities() -> Value {
     let drives: serde_json::Map<String, Value> = STORAGE
         .iter()
-        .map(|(t, min, max, iops)| ((*t).to_owned(), json!({"min_size": min, "max_size": max, "iops": iops})))
+        .map(|(t, min, max, iops)| {
+            (
+                (*t).to_owned(),
+                json!({"min_size": min, "max_size": max, "iops": iops}),
+            )
+        })
         .collect();
     json!({
         "servers": {
@@ -107,7 +115,9 @@ pub(crate) fn locations(ctx: &Ctx<'_>) -> Reply {
 
 /// `GET /profile/` (a bare object).
 pub(crate) fn profile(state: &State, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let email = state.email_of(&ctx.user).ok_or_else(|| ApiError::notexist(&ctx.user))?;
+    let email = state
+        .email_of(&ctx.user)
+        .ok_or_else(|| ApiError::notexist(&ctx.user))?;
     Ok(Reply::ok(json!({
         "uuid": ctx.user,
         "email": email,
@@ -122,15 +132,34 @@ pub(crate) fn profile(state: &State, ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 const IP_SPEC: ListSpec = ListSpec {
     filtering: &[("uuid", &["exact"])],
-    fields: &["uuid", "server", "gateway", "netmask", "nameservers", "meta", "owner", "resource_uri", "tags"],
+    fields: &[
+        "uuid",
+        "server",
+        "gateway",
+        "netmask",
+        "nameservers",
+        "meta",
+        "owner",
+        "resource_uri",
+        "tags",
+    ],
     short: render::IP_SHORT,
 };
 
 /// `GET /ips/` and `/ips/detail/`: the caller's addresses in this location.
 pub(crate) fn ips(state: &State, ctx: &Ctx<'_>, detail: bool) -> Result<Reply, ApiError> {
-    let mut mine: Vec<_> = state.ips.values().filter(|i| i.owner == ctx.user && i.loc == ctx.loc).collect();
+    let mut mine: Vec<_> = state
+        .ips
+        .values()
+        .filter(|i| i.owner == ctx.user && i.loc == ctx.loc)
+        .collect();
     mine.sort_by_key(|i| i.seq);
-    envelope(mine.into_iter().map(|i| render::ip(state, i)).collect(), &ctx.req.query, &IP_SPEC, detail)
+    envelope(
+        mine.into_iter().map(|i| render::ip(state, i)).collect(),
+        &ctx.req.query,
+        &IP_SPEC,
+        detail,
+    )
 }
 
 /// `GET /ips/{address}/`.
@@ -143,15 +172,32 @@ pub(crate) fn ip(state: &State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiErr
 
 const VLAN_SPEC: ListSpec = ListSpec {
     filtering: &[("uuid", &["exact"])],
-    fields: &["uuid", "servers", "meta", "owner", "resource_uri", "tags", "subscription"],
+    fields: &[
+        "uuid",
+        "servers",
+        "meta",
+        "owner",
+        "resource_uri",
+        "tags",
+        "subscription",
+    ],
     short: render::VLAN_SHORT,
 };
 
 /// `GET /vlans/` and `/vlans/detail/`.
 pub(crate) fn vlans(state: &State, ctx: &Ctx<'_>, detail: bool) -> Result<Reply, ApiError> {
-    let mut mine: Vec<_> = state.vlans.values().filter(|v| v.owner == ctx.user && v.loc == ctx.loc).collect();
+    let mut mine: Vec<_> = state
+        .vlans
+        .values()
+        .filter(|v| v.owner == ctx.user && v.loc == ctx.loc)
+        .collect();
     mine.sort_by_key(|v| v.seq);
-    envelope(mine.into_iter().map(|v| render::vlan(state, v)).collect(), &ctx.req.query, &VLAN_SPEC, detail)
+    envelope(
+        mine.into_iter().map(|v| render::vlan(state, v)).collect(),
+        &ctx.req.query,
+        &VLAN_SPEC,
+        detail,
+    )
 }
 
 /// `GET /vlans/{uuid}/`.

@@ -33,8 +33,18 @@ pub(crate) struct Req<'a> {
 
 impl Req<'_> {
     pub(crate) fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
+}
+
+/// `expires_in` in whole seconds, rounded up: a sub-second test lifetime reads as 1, never as 0 (which
+/// clients treat as "unknown, assume 15 minutes").
+pub(crate) fn expires_in(lifetime: std::time::Duration) -> u64 {
+    u64::try_from(lifetime.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
 }
 
 /// What an authenticated API handler sees.
@@ -50,7 +60,10 @@ pub(crate) struct Ctx<'a> {
 
 /// Answers one request; returns the reply and the email of the user it acted as.
 pub(crate) fn dispatch(shared: &Shared, parsed: &Parsed, req: &Req<'_>) -> (Reply, Option<String>) {
-    let loc = parsed.location.as_deref().unwrap_or(&shared.config.default_location);
+    let loc = parsed
+        .location
+        .as_deref()
+        .unwrap_or(&shared.config.default_location);
     match &parsed.target {
         Target::NotFound(why) => (ApiError::no_route(why).into(), None),
         Target::Token => (oauth::token(shared, req), None),
@@ -65,21 +78,41 @@ pub(crate) fn accepts_json(req: &Req<'_>) -> bool {
     if let Some(f) = req.param("format") {
         return f == "json";
     }
-    let Some(accept) = req.headers.get(header::ACCEPT) else { return true };
+    let Some(accept) = req.headers.get(header::ACCEPT) else {
+        return true;
+    };
     let Ok(accept) = accept.to_str() else { return false };
     accept.split(',').any(|part| {
-        let media = part.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media = part
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         matches!(media.as_str(), "application/json" | "application/*" | "*/*" | "")
     })
 }
 
-fn api(shared: &Shared, host: HostKind, loc: &str, target: &ApiTarget, req: &Req<'_>) -> (Reply, Option<String>) {
+fn api(
+    shared: &Shared,
+    host: HostKind,
+    loc: &str,
+    target: &ApiTarget,
+    req: &Req<'_>,
+) -> (Reply, Option<String>) {
     if !accepts_json(req) {
         return (ApiError::not_acceptable().into(), None);
     }
     if *req.method == Method::OPTIONS {
         let allow = allowed(target);
-        return (Reply { status: StatusCode::OK, body: None, headers: vec![(header::ALLOW, allow.to_owned())] }, None);
+        return (
+            Reply {
+                status: StatusCode::OK,
+                body: None,
+                headers: vec![(header::ALLOW, allow.to_owned())],
+            },
+            None,
+        );
     }
     let now = Instant::now();
     let mut state = shared.state();
@@ -89,7 +122,14 @@ fn api(shared: &Shared, host: HostKind, loc: &str, target: &ApiTarget, req: &Req
         Err(e) => return (e.into(), None),
     };
     let email = state.email_of(&user);
-    let ctx = Ctx { cfg: &shared.config, base: &shared.base, loc, user, now, req };
+    let ctx = Ctx {
+        cfg: &shared.config,
+        base: &shared.base,
+        loc,
+        user,
+        now,
+        req,
+    };
     let m = req.method;
     let result = match target {
         ApiTarget::List(r) if *m == Method::GET => list(&state, &ctx, *r, false),
@@ -105,7 +145,9 @@ fn api(shared: &Shared, host: HostKind, loc: &str, target: &ApiTarget, req: &Req
         ApiTarget::Action(Res::Drives, id) if *m == Method::POST => drives::action(&mut state, &ctx, id),
         ApiTarget::List(Res::Snapshots) if *m == Method::POST => snapshots::create(&mut state, &ctx),
         ApiTarget::Item(Res::Snapshots, id) if *m == Method::PUT => snapshots::update(&mut state, &ctx, id),
-        ApiTarget::Item(Res::Snapshots, id) if *m == Method::DELETE => snapshots::delete(&mut state, &ctx, id),
+        ApiTarget::Item(Res::Snapshots, id) if *m == Method::DELETE => {
+            snapshots::delete(&mut state, &ctx, id)
+        }
         ApiTarget::Locations if *m == Method::GET => Ok(misc::locations(&ctx)),
         ApiTarget::Capabilities if *m == Method::GET => Ok(Reply::ok(misc::capabilities())),
         ApiTarget::Profile if *m == Method::GET => misc::profile(&state, &ctx),
@@ -161,7 +203,12 @@ macro_rules! owned {
 owned!(Server, Drive, Snapshot, Vlan, Ip);
 
 /// 404 when missing (or in another location), 403 `permission` when another user's.
-pub(crate) fn check_owned<T: Owned>(item: Option<&T>, id: &str, ctx: &Ctx<'_>, perm: &str) -> Result<(), ApiError> {
+pub(crate) fn check_owned<T: Owned>(
+    item: Option<&T>,
+    id: &str,
+    ctx: &Ctx<'_>,
+    perm: &str,
+) -> Result<(), ApiError> {
     match item {
         Some(i) if i.location() == ctx.loc => {
             if i.owner() == ctx.user {
@@ -175,11 +222,21 @@ pub(crate) fn check_owned<T: Owned>(item: Option<&T>, id: &str, ctx: &Ctx<'_>, p
 }
 
 /// Resolves the caller from `Authorization` (Basic or Bearer) and the direct-host rule.
-fn authenticate(state: &State, headers: &HeaderMap, host: HostKind, loc: &str, now: Instant) -> Result<String, ApiError> {
+fn authenticate(
+    state: &State,
+    headers: &HeaderMap,
+    host: HostKind,
+    loc: &str,
+    now: Instant,
+) -> Result<String, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized("Authentication credentials were not provided"));
+        return Err(ApiError::unauthorized(
+            "Authentication credentials were not provided",
+        ));
     };
-    let value = value.to_str().map_err(|_| ApiError::unauthorized("Malformed Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Malformed Authorization header"))?;
     let (scheme, cred) = value.trim().split_once(' ').unwrap_or((value, ""));
     let cred = cred.trim();
     if scheme.eq_ignore_ascii_case("basic") {
@@ -188,12 +245,17 @@ fn authenticate(state: &State, headers: &HeaderMap, host: HostKind, loc: &str, n
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
-        let (email, password) =
-            decoded.split_once(':').ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
-        return state.check_password(email, password).ok_or_else(|| ApiError::unauthorized("Invalid email or password"));
+        let (email, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| ApiError::unauthorized("Malformed Basic credentials"))?;
+        return state
+            .check_password(email, password)
+            .ok_or_else(|| ApiError::unauthorized("Invalid email or password"));
     }
     if scheme.eq_ignore_ascii_case("bearer") {
-        let token = state.live_token(cred, now).ok_or_else(|| ApiError::unauthorized("Invalid or expired token"))?;
+        let token = state
+            .live_token(cred, now)
+            .ok_or_else(|| ApiError::unauthorized("Invalid or expired token"))?;
         return match &token.kind {
             TokenKind::Impersonated { location, sa_user } => {
                 if location != loc {
@@ -204,7 +266,9 @@ fn authenticate(state: &State, headers: &HeaderMap, host: HostKind, loc: &str, n
                 match host {
                     HostKind::Direct => Ok(token.user.clone()),
                     // The observed trap: on the regular host the token acts as the service account.
-                    _ => sa_user.clone().ok_or_else(|| ApiError::unauthorized("Token is valid on the direct host only")),
+                    _ => sa_user
+                        .clone()
+                        .ok_or_else(|| ApiError::unauthorized("Token is valid on the direct host only")),
                 }
             }
             TokenKind::ServiceAccount | TokenKind::Rpt => Err(ApiError::unauthorized(
@@ -212,5 +276,7 @@ fn authenticate(state: &State, headers: &HeaderMap, host: HostKind, loc: &str, n
             )),
         };
     }
-    Err(ApiError::unauthorized("Unsupported authorization scheme (use Basic or Bearer)"))
+    Err(ApiError::unauthorized(
+        "Unsupported authorization scheme (use Basic or Bearer)",
+    ))
 }

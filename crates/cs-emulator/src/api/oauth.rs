@@ -7,8 +7,8 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::Req;
 use super::reply::Reply;
+use super::{Req, expires_in};
 use crate::emulator::Shared;
 use crate::store::TokenKind;
 
@@ -27,7 +27,11 @@ pub(crate) fn token(shared: &Shared, req: &Req<'_>) -> Reply {
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !form_type {
         return Reply::oauth_error(
             StatusCode::BAD_REQUEST,
@@ -44,14 +48,22 @@ pub(crate) fn token(shared: &Shared, req: &Req<'_>) -> Reply {
     state.settle(now);
     let cfg = &shared.config;
     match get("grant_type") {
-        None => Reply::oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing form parameter: grant_type"),
+        None => Reply::oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Missing form parameter: grant_type",
+        ),
         Some("client_credentials") => {
             let (id, secret) = match client_from_basic(req).or_else(|| {
                 get("client_id").map(|id| (id.to_owned(), get("client_secret").map(str::to_owned)))
             }) {
                 Some(c) => c,
                 None => {
-                    return Reply::oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing parameter: client_id");
+                    return Reply::oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "Missing parameter: client_id",
+                    );
                 }
             };
             let Some(client) = state.clients.get(&id) else {
@@ -68,8 +80,14 @@ pub(crate) fn token(shared: &Shared, req: &Req<'_>) -> Reply {
                 return Reply::oauth_error(StatusCode::UNAUTHORIZED, "unauthorized_client", BAD_CLIENT);
             }
             let sa = client.sa_user.clone();
-            let token = state.issue_token(TokenKind::ServiceAccount, &sa, Some(&id), cfg.sa_token_lifetime, now);
-            token_reply(&token, cfg.sa_token_lifetime.as_secs(), "profile email")
+            let token = state.issue_token(
+                TokenKind::ServiceAccount,
+                &sa,
+                Some(&id),
+                cfg.sa_token_lifetime,
+                now,
+            );
+            token_reply(&token, expires_in(cfg.sa_token_lifetime), "profile email")
         }
         Some(UMA_GRANT) => {
             let bearer = req
@@ -94,14 +112,22 @@ pub(crate) fn token(shared: &Shared, req: &Req<'_>) -> Reply {
             match get("audience") {
                 Some(AUDIENCE) => {}
                 Some(_) => {
-                    return Reply::oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Unknown audience");
+                    return Reply::oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "Unknown audience",
+                    );
                 }
                 None => {
-                    return Reply::oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Missing parameter: audience");
+                    return Reply::oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "Missing parameter: audience",
+                    );
                 }
             }
             let token = state.issue_token(TokenKind::Rpt, &user, client_id.as_deref(), cfg.rpt_lifetime, now);
-            let mut reply = token_reply(&token, cfg.rpt_lifetime.as_secs(), "");
+            let mut reply = token_reply(&token, expires_in(cfg.rpt_lifetime), "");
             if let Some(o) = reply.body.as_mut().and_then(|b| b.as_object_mut()) {
                 o.insert("upgraded".into(), json!(false));
             }
@@ -122,7 +148,12 @@ fn client_from_basic(req: &Req<'_>) -> Option<(String, Option<String>)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(cred.trim()).ok()?).ok()?;
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(cred.trim())
+            .ok()?,
+    )
+    .ok()?;
     let (id, secret) = decoded.split_once(':')?;
     Some((id.to_owned(), Some(secret.to_owned())))
 }

@@ -15,7 +15,11 @@ pub(crate) struct Reply {
 
 impl Reply {
     pub(crate) fn json(status: StatusCode, body: Value) -> Reply {
-        Reply { status, body: Some(body), headers: Vec::new() }
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
     }
 
     pub(crate) fn ok(body: Value) -> Reply {
@@ -24,7 +28,11 @@ impl Reply {
 
     /// 204 with an empty body.
     pub(crate) fn no_content() -> Reply {
-        Reply { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            headers: Vec::new(),
+        }
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: impl Into<String>) -> Reply {
@@ -95,7 +103,11 @@ impl ApiError {
 
     /// 404 `notexist` for a uuid.
     pub(crate) fn notexist(uuid: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "notexist", format!("Object with uuid {uuid} does not exist"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "notexist",
+            format!("Object with uuid {uuid} does not exist"),
+        )
     }
 
     /// 404 `notexist` for a path.
@@ -119,7 +131,8 @@ impl ApiError {
     /// 401 with a Basic challenge; the error type is `permission` (no dedicated type is documented).
     pub(crate) fn unauthorized(message: &str) -> ApiError {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "permission", message);
-        e.headers.push((header::WWW_AUTHENTICATE, "Basic realm=\"users\"".to_owned()));
+        e.headers
+            .push((header::WWW_AUTHENTICATE, "Basic realm=\"users\"".to_owned()));
         e
     }
 
@@ -152,6 +165,10 @@ impl ApiError {
 impl From<ApiError> for Reply {
     fn from(e: ApiError) -> Reply {
         let body = json!([{"error_type": e.error_type, "error_message": e.message, "error_point": e.point}]);
-        Reply { status: e.status, body: Some(body), headers: e.headers }
+        Reply {
+            status: e.status,
+            body: Some(body),
+            headers: e.headers,
+        }
     }
 }

@@ -15,12 +15,44 @@ use crate::store::render;
 use crate::store::{IpConf, IpMode, Nic, NicKind, Server, ServerDrive, ServerStatus, State};
 
 const SPEC: ListSpec = ListSpec {
-    filtering: &[("uuid", &["exact"]), ("name", &["exact", "contains"]), ("tag", &["exact"])],
+    filtering: &[
+        ("uuid", &["exact"]),
+        ("name", &["exact", "contains"]),
+        ("tag", &["exact"]),
+    ],
     fields: &[
-        "uuid", "name", "cpu", "mem", "smp", "vnc_password", "status", "meta", "tags", "nics", "drives",
-        "runtime", "owner", "resource_uri", "context", "cpu_type", "hypervisor", "cpu_model",
-        "allocation_pool", "cpus_instead_of_cores", "enable_numa", "hv_relaxed", "hv_tsc", "auto_start",
-        "is_grey", "pubkeys", "requirements", "grantees", "permissions", "jobs", "gpus", "epcs",
+        "uuid",
+        "name",
+        "cpu",
+        "mem",
+        "smp",
+        "vnc_password",
+        "status",
+        "meta",
+        "tags",
+        "nics",
+        "drives",
+        "runtime",
+        "owner",
+        "resource_uri",
+        "context",
+        "cpu_type",
+        "hypervisor",
+        "cpu_model",
+        "allocation_pool",
+        "cpus_instead_of_cores",
+        "enable_numa",
+        "hv_relaxed",
+        "hv_tsc",
+        "auto_start",
+        "is_grey",
+        "pubkeys",
+        "requirements",
+        "grantees",
+        "permissions",
+        "jobs",
+        "gpus",
+        "epcs",
     ],
     short: render::SERVER_SHORT,
 };
@@ -70,10 +102,16 @@ pub(crate) fn derived_smp(cpu: u64) -> u64 {
 
 fn in_range(name: &str, v: u64, (min, max): (u64, u64)) -> Result<u64, ApiError> {
     if v < min {
-        return Err(ApiError::validation(name, format!("{name} must be at least {min}")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} must be at least {min}"),
+        ));
     }
     if v > max {
-        return Err(ApiError::validation(name, format!("{name} must be at most {max}")));
+        return Err(ApiError::validation(
+            name,
+            format!("{name} must be at most {max}"),
+        ));
     }
     Ok(v)
 }
@@ -84,7 +122,10 @@ fn check_smp(cpu: u64, smp: u64) -> Result<(), ApiError> {
     if per < CPU_PER_SMP.0 || per > CPU_PER_SMP.1 {
         return Err(ApiError::validation(
             "smp",
-            format!("cpu per smp must be between {} and {} MHz (got {per})", CPU_PER_SMP.0, CPU_PER_SMP.1),
+            format!(
+                "cpu per smp must be between {} and {} MHz (got {per})",
+                CPU_PER_SMP.0, CPU_PER_SMP.1
+            ),
         ));
     }
     Ok(())
@@ -114,10 +155,18 @@ fn apply_extras(o: &Obj, extra: &mut Map<String, Value>) -> Result<(), ApiError>
 }
 
 pub(crate) fn list(state: &State, ctx: &Ctx<'_>, detail: bool) -> Result<Reply, ApiError> {
-    let mut mine: Vec<&Server> =
-        state.servers.values().filter(|s| s.owner == ctx.user && s.loc == ctx.loc).collect();
+    let mut mine: Vec<&Server> = state
+        .servers
+        .values()
+        .filter(|s| s.owner == ctx.user && s.loc == ctx.loc)
+        .collect();
     mine.sort_by_key(|s| s.seq);
-    envelope(mine.into_iter().map(render::server).collect(), &ctx.req.query, &SPEC, detail)
+    envelope(
+        mine.into_iter().map(render::server).collect(),
+        &ctx.req.query,
+        &SPEC,
+        detail,
+    )
 }
 
 pub(crate) fn get(state: &State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
@@ -152,7 +201,9 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx<'_>) -> Result<Reply, ApiError
     for mut s in built {
         s.seq = state.next_seq();
         for addr in s.nics.iter().filter_map(Nic::address) {
-            state.claim_ip(addr, &s.loc, &s.owner, true).map_err(ApiError::permission)?;
+            state
+                .claim_ip(addr, &s.loc, &s.owner, true)
+                .map_err(ApiError::permission)?;
         }
         for sd in &s.drives {
             if let Some(d) = state.drives.get_mut(&sd.drive) {
@@ -162,7 +213,10 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx<'_>) -> Result<Reply, ApiError
         out.push(render::server(&s));
         state.servers.insert(s.uuid.clone(), s);
     }
-    let location = out.first().and_then(|o| o["resource_uri"].as_str()).map(str::to_owned);
+    let location = out
+        .first()
+        .and_then(|o| o["resource_uri"].as_str())
+        .map(str::to_owned);
     let mut reply = Reply::json(StatusCode::CREATED, json!({"objects": out}));
     if let Some(l) = location {
         reply = reply.header(header::LOCATION, format!("{}{l}", ctx.base));
@@ -224,7 +278,11 @@ fn build(
 /// with `strict_hotplug`, drive and NIC changes are refused instead.
 pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
     check_owned(state.servers.get(id), id, ctx, "EDIT")?;
-    let old = state.servers.get(id).cloned().ok_or_else(|| ApiError::notexist(id))?;
+    let old = state
+        .servers
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::notexist(id))?;
     let o = body::object(ctx.req.body)?;
     let live = old.status.guest_active();
     let mut new = old.clone();
@@ -237,8 +295,12 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     if let Some(tags) = body::opt_tags(&o)? {
         new.tags = tags;
     }
-    let cpu = body::opt_u64(&o, "cpu")?.map(|c| in_range("cpu", c, CPU)).transpose()?;
-    let mem = body::opt_u64(&o, "mem")?.map(|m| in_range("mem", m, MEM)).transpose()?;
+    let cpu = body::opt_u64(&o, "cpu")?
+        .map(|c| in_range("cpu", c, CPU))
+        .transpose()?;
+    let mem = body::opt_u64(&o, "mem")?
+        .map(|m| in_range("mem", m, MEM))
+        .transpose()?;
     let smp = body::opt_u64(&o, "smp")?;
     let vnc = body::opt_str(&o, "vnc_password")?;
     let mut extra = new.extra.clone();
@@ -250,7 +312,11 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     if !live {
         new.cpu = eff_cpu;
         new.mem = mem.unwrap_or(old.mem);
-        new.smp = smp.unwrap_or(if cpu.is_some() { derived_smp(eff_cpu) } else { old.smp });
+        new.smp = smp.unwrap_or(if cpu.is_some() {
+            derived_smp(eff_cpu)
+        } else {
+            old.smp
+        });
         if let Some(v) = vnc {
             new.vnc_password = v;
         }
@@ -258,7 +324,16 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     }
     if let Some(v) = o.get("nics") {
         let v = if v.is_null() { &Value::Array(Vec::new()) } else { v };
-        new.nics = plan_nics(state, ctx.loc, &ctx.user, Some(id), &old.nics, v, &mut Vec::new(), &mut Vec::new())?;
+        new.nics = plan_nics(
+            state,
+            ctx.loc,
+            &ctx.user,
+            Some(id),
+            &old.nics,
+            v,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )?;
     }
     if let Some(v) = o.get("drives") {
         let v = if v.is_null() { &Value::Array(Vec::new()) } else { v };
@@ -271,7 +346,9 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
         )));
     }
     for addr in new.nics.iter().filter_map(Nic::address) {
-        state.claim_ip(addr, &new.loc, &new.owner, true).map_err(ApiError::permission)?;
+        state
+            .claim_ip(addr, &new.loc, &new.owner, true)
+            .map_err(ApiError::permission)?;
     }
     let detach_at = ctx.now + ctx.cfg.detach_delay;
     for sd in &old.drives {
@@ -319,7 +396,12 @@ pub(crate) fn delete(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
         Some(m) => s
             .drives
             .iter()
-            .filter(|sd| state.drives.get(&sd.drive).is_some_and(|d| m.contains(&d.media.as_str())))
+            .filter(|sd| {
+                state
+                    .drives
+                    .get(&sd.drive)
+                    .is_some_and(|d| m.contains(&d.media.as_str()))
+            })
             .map(|sd| sd.drive.clone())
             .collect(),
     };
@@ -338,7 +420,10 @@ pub(crate) fn action(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     let s = state.servers.get_mut(id).ok_or_else(|| ApiError::notexist(id))?;
     let at = ctx.now + ctx.cfg.server_transition_delay;
     let refuse = |s: &Server| {
-        Err(ApiError::permission(format!("Cannot {act} server {id} while it is {}", s.status.as_str())))
+        Err(ApiError::permission(format!(
+            "Cannot {act} server {id} while it is {}",
+            s.status.as_str()
+        )))
     };
     match act.as_str() {
         "start" => match s.status {
@@ -362,7 +447,10 @@ pub(crate) fn action(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
             ));
         }
     }
-    Ok(Reply::json(StatusCode::ACCEPTED, json!({"action": act, "result": "success", "uuid": id})))
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        json!({"action": act, "result": "success", "uuid": id}),
+    ))
 }
 
 /// Validates a `nics` list against the current NICs (`existing`, matched by MAC) and returns the new
@@ -391,7 +479,10 @@ pub(crate) fn plan_nics(
             Some(m) => {
                 let found = existing.iter().find(|n| n.mac == *m);
                 if found.is_none() {
-                    return Err(ApiError::validation("nics", format!("No NIC with MAC {m} on this server")));
+                    return Err(ApiError::validation(
+                        "nics",
+                        format!("No NIC with MAC {m} on this server"),
+                    ));
                 }
                 if out.iter().any(|n| n.mac == *m) {
                     return Err(ApiError::validation("nics", format!("MAC {m} is listed twice")));
@@ -402,12 +493,22 @@ pub(crate) fn plan_nics(
         };
         let model = body::opt_str(o, "model")?.unwrap_or_else(|| "virtio".to_owned());
         if !["virtio", "e1000", "rtl8139"].contains(&model.as_str()) {
-            return Err(ApiError::validation("model", format!("NIC model must be virtio, e1000 or rtl8139, not {model:?}")));
+            return Err(ApiError::validation(
+                "model",
+                format!("NIC model must be virtio, e1000 or rtl8139, not {model:?}"),
+            ));
         }
         let boot_order = body::opt_i64(o, "boot_order")?;
-        let firewall_policy =
-            o.get("firewall_policy").filter(|v| !v.is_null()).map(|v| body::ref_uuid(v, "firewall_policy")).transpose()?;
-        let vlan = o.get("vlan").filter(|v| !v.is_null()).map(|v| body::ref_uuid(v, "vlan")).transpose()?;
+        let firewall_policy = o
+            .get("firewall_policy")
+            .filter(|v| !v.is_null())
+            .map(|v| body::ref_uuid(v, "firewall_policy"))
+            .transpose()?;
+        let vlan = o
+            .get("vlan")
+            .filter(|v| !v.is_null())
+            .map(|v| body::ref_uuid(v, "vlan"))
+            .transpose()?;
         let ip_v4 = o.get("ip_v4_conf").filter(|v| !v.is_null());
         let ip_v6_conf = o.get("ip_v6_conf").cloned().unwrap_or(Value::Null);
         let kind = match (vlan, ip_v4) {
@@ -424,7 +525,12 @@ pub(crate) fn plan_nics(
                 match state.vlans.get(&vlan) {
                     Some(v) if v.loc == loc && v.owner == owner => NicKind::Vlan(vlan),
                     Some(v) if v.loc == loc => return Err(ApiError::not_yours(owner, "EDIT", &vlan)),
-                    _ => return Err(ApiError::validation("vlan", format!("VLAN {vlan} does not exist"))),
+                    _ => {
+                        return Err(ApiError::validation(
+                            "vlan",
+                            format!("VLAN {vlan} does not exist"),
+                        ));
+                    }
                 }
             }
             (None, None) => NicKind::Public(None),
@@ -443,8 +549,18 @@ pub(crate) fn plan_nics(
                 }
             },
         };
-        let ip_v6 = old.and_then(|n| n.ip_v6).filter(|_| matches!(kind, NicKind::Public(_)));
-        out.push(Nic { mac, model, boot_order, firewall_policy, kind, ip_v6_conf, ip_v6 });
+        let ip_v6 = old
+            .and_then(|n| n.ip_v6)
+            .filter(|_| matches!(kind, NicKind::Public(_)));
+        out.push(Nic {
+            mac,
+            model,
+            boot_order,
+            firewall_policy,
+            kind,
+            ip_v6_conf,
+            ip_v6,
+        });
     }
     Ok(out)
 }
@@ -467,13 +583,21 @@ fn plan_ip_conf(
         Some("dhcp") => IpMode::Dhcp,
         Some("static") => IpMode::Static,
         Some("manual") => IpMode::Manual,
-        _ => return Err(ApiError::validation("ip_v4_conf", "ip_v4_conf.conf must be dhcp, static or manual")),
+        _ => {
+            return Err(ApiError::validation(
+                "ip_v4_conf",
+                "ip_v4_conf.conf must be dhcp, static or manual",
+            ));
+        }
     };
     match mode {
         IpMode::Manual => Ok(IpConf { mode, addr: None }),
         IpMode::Dhcp => {
             let kept = old.and_then(|n| match &n.kind {
-                NicKind::Public(Some(IpConf { mode: IpMode::Dhcp, addr })) => Some(*addr),
+                NicKind::Public(Some(IpConf {
+                    mode: IpMode::Dhcp,
+                    addr,
+                })) => Some(*addr),
                 _ => None,
             });
             let addr = match kept {
@@ -494,19 +618,34 @@ fn plan_ip_conf(
                 .filter(|v| !v.is_null())
                 .ok_or_else(|| ApiError::validation("ip_v4_conf", "A static ip_v4_conf needs an ip"))?;
             let text = body::ref_uuid(ip, "ip_v4_conf")?;
-            let addr: Ipv4Addr = text
-                .parse()
-                .map_err(|_| ApiError::validation("ip_v4_conf", format!("{text:?} is not an IPv4 address")))?;
+            let addr: Ipv4Addr = text.parse().map_err(|_| {
+                ApiError::validation("ip_v4_conf", format!("{text:?} is not an IPv4 address"))
+            })?;
             match state.ips.get(&addr) {
                 Some(i) if i.loc == loc && i.owner == owner && !i.from_pool => {}
-                Some(i) if i.loc == loc && i.owner != owner => return Err(ApiError::not_yours(owner, "EDIT", &text)),
-                _ => return Err(ApiError::validation("ip_v4_conf", format!("IP {addr} is not one of your IPs"))),
+                Some(i) if i.loc == loc && i.owner != owner => {
+                    return Err(ApiError::not_yours(owner, "EDIT", &text));
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "ip_v4_conf",
+                        format!("IP {addr} is not one of your IPs"),
+                    ));
+                }
             }
-            let held_elsewhere = state.ip_holder(addr).is_some_and(|(s, _)| Some(s.uuid.as_str()) != server);
+            let held_elsewhere = state
+                .ip_holder(addr)
+                .is_some_and(|(s, _)| Some(s.uuid.as_str()) != server);
             if held_elsewhere || planned.iter().any(|n| n.address() == Some(addr)) {
-                return Err(ApiError::validation("ip_v4_conf", format!("IP {addr} is already in use")));
+                return Err(ApiError::validation(
+                    "ip_v4_conf",
+                    format!("IP {addr} is already in use"),
+                ));
             }
-            Ok(IpConf { mode, addr: Some(addr) })
+            Ok(IpConf {
+                mode,
+                addr: Some(addr),
+            })
         }
     }
 }
@@ -529,7 +668,8 @@ fn plan_drives(
             return Err(ApiError::validation("drives", "each drive must be an object"));
         };
         let uuid = body::ref_uuid(
-            o.get("drive").ok_or_else(|| ApiError::validation("drive", "drive is required"))?,
+            o.get("drive")
+                .ok_or_else(|| ApiError::validation("drive", "drive is required"))?,
             "drive",
         )?;
         let device = body::req_str(o, "device")?;
@@ -543,11 +683,19 @@ fn plan_drives(
             ));
         }
         if out.iter().any(|d| d.drive == uuid) {
-            return Err(ApiError::validation("drives", format!("Drive {uuid} is listed twice")));
+            return Err(ApiError::validation(
+                "drives",
+                format!("Drive {uuid} is listed twice"),
+            ));
         }
         let drive = match state.drives.get(&uuid) {
             Some(d) if d.loc == ctx.loc => d,
-            _ => return Err(ApiError::validation("drives", format!("Drive {uuid} does not exist"))),
+            _ => {
+                return Err(ApiError::validation(
+                    "drives",
+                    format!("Drive {uuid} does not exist"),
+                ));
+            }
         };
         if drive.owner != ctx.user {
             return Err(ApiError::not_yours(&ctx.user, "ATTACH", &uuid));
@@ -557,10 +705,15 @@ fn plan_drives(
             if let Some(busy) = drive.busy_state()
                 && busy != "cloning_src"
             {
-                return Err(ApiError::permission(format!("Drive {uuid} cannot be attached while it is {busy}")));
+                return Err(ApiError::permission(format!(
+                    "Drive {uuid} cannot be attached while it is {busy}"
+                )));
             }
-            let elsewhere: Vec<String> =
-                state.mounted_on(drive).into_iter().filter(|s| Some(s.as_str()) != server).collect();
+            let elsewhere: Vec<String> = state
+                .mounted_on(drive)
+                .into_iter()
+                .filter(|s| Some(s.as_str()) != server)
+                .collect();
             if let Some(other) = elsewhere.first()
                 && !drive.allow_multimount
             {
@@ -569,7 +722,12 @@ fn plan_drives(
                 )));
             }
         }
-        out.push(ServerDrive { drive: uuid, dev_channel, device, boot_order });
+        out.push(ServerDrive {
+            drive: uuid,
+            dev_channel,
+            device,
+            boot_order,
+        });
     }
     Ok(out)
 }
@@ -581,13 +739,19 @@ pub(crate) fn validate_channel(device: &str, channel: &str) -> Result<(), ApiErr
         .and_then(|(c, u)| Some((c.parse::<u32>().ok()?, u.parse::<u32>().ok()?)))
         .filter(|_| channel.bytes().all(|b| b.is_ascii_digit() || b == b':'));
     let Some((c, u)) = parsed else {
-        return Err(ApiError::validation("dev_channel", format!("dev_channel {channel:?} must look like 0:1")));
+        return Err(ApiError::validation(
+            "dev_channel",
+            format!("dev_channel {channel:?} must look like 0:1"),
+        ));
     };
     let ok = match device {
         "ide" => c <= 1 && u <= 1,
         "virtio" => c <= 203 && u <= 5,
         other => {
-            return Err(ApiError::validation("device", format!("device must be virtio or ide, not {other:?}")));
+            return Err(ApiError::validation(
+                "device",
+                format!("device must be virtio or ide, not {other:?}"),
+            ));
         }
     };
     if !ok {
@@ -618,7 +782,11 @@ mod tests {
             ("virtio", "a:b", "dev_channel"),
             ("scsi", "0:0", "device"),
         ] {
-            assert_eq!(validate_channel(dev, ch).unwrap_err().point.as_deref(), Some(point), "{dev} {ch}");
+            assert_eq!(
+                validate_channel(dev, ch).unwrap_err().point.as_deref(),
+                Some(point),
+                "{dev} {ch}"
+            );
         }
     }
 

@@ -19,17 +19,35 @@ const SPEC: ListSpec = ListSpec {
         ("drive", &["exact"]),
     ],
     fields: &[
-        "uuid", "name", "drive", "status", "timestamp", "allocated_size", "meta", "tags", "owner", "resource_uri",
-        "grantees", "permissions",
+        "uuid",
+        "name",
+        "drive",
+        "status",
+        "timestamp",
+        "allocated_size",
+        "meta",
+        "tags",
+        "owner",
+        "resource_uri",
+        "grantees",
+        "permissions",
     ],
     short: render::SNAPSHOT_SHORT,
 };
 
 pub(crate) fn list(state: &State, ctx: &Ctx<'_>, detail: bool) -> Result<Reply, ApiError> {
-    let mut mine: Vec<&Snapshot> =
-        state.snapshots.values().filter(|s| s.owner == ctx.user && s.loc == ctx.loc).collect();
+    let mut mine: Vec<&Snapshot> = state
+        .snapshots
+        .values()
+        .filter(|s| s.owner == ctx.user && s.loc == ctx.loc)
+        .collect();
     mine.sort_by_key(|s| s.seq);
-    envelope(mine.into_iter().map(render::snapshot).collect(), &ctx.req.query, &SPEC, detail)
+    envelope(
+        mine.into_iter().map(render::snapshot).collect(),
+        &ctx.req.query,
+        &SPEC,
+        detail,
+    )
 }
 
 pub(crate) fn get(state: &State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
@@ -40,10 +58,19 @@ pub(crate) fn get(state: &State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiEr
 }
 
 fn build(state: &State, ctx: &Ctx<'_>, o: &Obj, pending: &[Snapshot]) -> Result<Snapshot, ApiError> {
-    let drive = body::ref_uuid(o.get("drive").ok_or_else(|| ApiError::validation("drive", "drive is required"))?, "drive")?;
+    let drive = body::ref_uuid(
+        o.get("drive")
+            .ok_or_else(|| ApiError::validation("drive", "drive is required"))?,
+        "drive",
+    )?;
     let d = match state.drives.get(&drive) {
         Some(d) if d.loc == ctx.loc => d,
-        _ => return Err(ApiError::validation("drive", format!("Drive {drive} does not exist"))),
+        _ => {
+            return Err(ApiError::validation(
+                "drive",
+                format!("Drive {drive} does not exist"),
+            ));
+        }
     };
     if d.owner != ctx.user {
         return Err(ApiError::not_yours(&ctx.user, "SNAPSHOT", &drive));
@@ -51,12 +78,17 @@ fn build(state: &State, ctx: &Ctx<'_>, o: &Obj, pending: &[Snapshot]) -> Result<
     if let Some(busy) = d.busy_state()
         && busy != "cloning_src"
     {
-        return Err(ApiError::permission(format!("Cannot snapshot drive {drive} while it is {busy}")));
+        return Err(ApiError::permission(format!(
+            "Cannot snapshot drive {drive} while it is {busy}"
+        )));
     }
     let count = state.snapshots.values().filter(|s| s.drive == drive).count()
         + pending.iter().filter(|s| s.drive == drive).count();
     if count >= SNAPSHOTS_PER_DRIVE {
-        return Err(ApiError::validation("drive", format!("Drive {drive} already has {SNAPSHOTS_PER_DRIVE} snapshots")));
+        return Err(ApiError::validation(
+            "drive",
+            format!("Drive {drive} already has {SNAPSHOTS_PER_DRIVE} snapshots"),
+        ));
     }
     let timestamp = jiff::Timestamp::now();
     Ok(Snapshot {
@@ -88,7 +120,10 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx<'_>) -> Result<Reply, ApiError
         out.push(render::snapshot(&s));
         state.snapshots.insert(s.uuid.clone(), s);
     }
-    let location = out.first().and_then(|o| o["resource_uri"].as_str()).map(str::to_owned);
+    let location = out
+        .first()
+        .and_then(|o| o["resource_uri"].as_str())
+        .map(str::to_owned);
     let mut reply = Reply::json(StatusCode::CREATED, json!({"objects": out}));
     if let Some(l) = location {
         reply = reply.header(header::LOCATION, format!("{}{l}", ctx.base));
@@ -103,7 +138,10 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     let name = body::opt_str(&o, "name")?;
     let meta = body::opt_meta(&o, "meta")?;
     let tags = body::opt_tags(&o)?;
-    let s = state.snapshots.get_mut(id).ok_or_else(|| ApiError::notexist(id))?;
+    let s = state
+        .snapshots
+        .get_mut(id)
+        .ok_or_else(|| ApiError::notexist(id))?;
     if let Some(n) = name {
         s.name = n;
     }

@@ -28,7 +28,10 @@ pub(crate) enum TokenKind {
     Rpt,
     /// Impersonated API token for one location; `sa_user` is the service account's own user (who the
     /// token acts as on the regular host), `None` for tokens minted by `Emulator::issue_token`.
-    Impersonated { location: String, sa_user: Option<String> },
+    Impersonated {
+        location: String,
+        sa_user: Option<String>,
+    },
 }
 
 /// A bearer token.
@@ -58,7 +61,13 @@ impl State {
         }
         let uuid = uuid::Uuid::new_v4().to_string();
         self.emails.insert(email_key(email), uuid.clone());
-        self.users.insert(uuid.clone(), User { email: email.trim().to_owned(), password });
+        self.users.insert(
+            uuid.clone(),
+            User {
+                email: email.trim().to_owned(),
+                password,
+            },
+        );
         uuid
     }
 

@@ -76,7 +76,10 @@ impl State {
     pub(crate) fn new_mac(&self) -> String {
         loop {
             let b: [u8; 5] = rand::random();
-            let mac = format!("22:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4]);
+            let mac = format!(
+                "22:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4]
+            );
             if !self.servers.values().any(|s| s.nics.iter().any(|n| n.mac == mac)) {
                 return mac;
             }
@@ -85,19 +88,30 @@ impl State {
 
     /// The server and NIC index currently holding `addr` (static configuration or DHCP lease).
     pub(crate) fn ip_holder(&self, addr: Ipv4Addr) -> Option<(&Server, usize)> {
-        self.servers.values().find_map(|s| s.nics.iter().position(|n| n.address() == Some(addr)).map(|i| (s, i)))
+        self.servers.values().find_map(|s| {
+            s.nics
+                .iter()
+                .position(|n| n.address() == Some(addr))
+                .map(|i| (s, i))
+        })
     }
 
     /// A free address of the DHCP pool, skipping `reserved`.
     pub(crate) fn pool_address(&self, reserved: &[Ipv4Addr]) -> Option<Ipv4Addr> {
-        POOL.iter().flat_map(|[a, b, c]| (10..=250).map(move |d| Ipv4Addr::new(*a, *b, *c, d))).find(|ip| {
-            !self.ips.contains_key(ip) && !reserved.contains(ip) && self.ip_holder(*ip).is_none()
-        })
+        POOL.iter()
+            .flat_map(|[a, b, c]| (10..=250).map(move |d| Ipv4Addr::new(*a, *b, *c, d)))
+            .find(|ip| !self.ips.contains_key(ip) && !reserved.contains(ip) && self.ip_holder(*ip).is_none())
     }
 
     /// Records `addr` as an IP of `owner` in `loc` unless it exists; fails if another user (or location)
     /// holds it.
-    pub(crate) fn claim_ip(&mut self, addr: Ipv4Addr, loc: &str, owner: &str, from_pool: bool) -> Result<(), String> {
+    pub(crate) fn claim_ip(
+        &mut self,
+        addr: Ipv4Addr,
+        loc: &str,
+        owner: &str,
+        from_pool: bool,
+    ) -> Result<(), String> {
         if let Some(ip) = self.ips.get(&addr) {
             if ip.owner != owner || ip.loc != loc {
                 return Err(format!("IP {addr} belongs to another account or location"));
@@ -105,21 +119,36 @@ impl State {
             return Ok(());
         }
         let seq = self.next_seq();
-        self.ips.insert(addr, Ip { addr, loc: loc.to_owned(), owner: owner.to_owned(), from_pool, seq });
+        self.ips.insert(
+            addr,
+            Ip {
+                addr,
+                loc: loc.to_owned(),
+                owner: owner.to_owned(),
+                from_pool,
+                seq,
+            },
+        );
         Ok(())
     }
 
     /// Forgets pool addresses no NIC holds any more.
     pub(crate) fn release_unused_pool_ips(&mut self) {
-        let held: Vec<Ipv4Addr> =
-            self.servers.values().flat_map(|s| s.nics.iter().filter_map(Nic::address)).collect();
+        let held: Vec<Ipv4Addr> = self
+            .servers
+            .values()
+            .flat_map(|s| s.nics.iter().filter_map(Nic::address))
+            .collect();
         self.ips.retain(|addr, ip| !ip.from_pool || held.contains(addr));
     }
 
     /// Uuids of the servers whose definition lists `drive`, in creation order.
     pub(crate) fn servers_with_drive(&self, drive: &str) -> Vec<String> {
-        let mut v: Vec<&Server> =
-            self.servers.values().filter(|s| s.drives.iter().any(|d| d.drive == drive)).collect();
+        let mut v: Vec<&Server> = self
+            .servers
+            .values()
+            .filter(|s| s.drives.iter().any(|d| d.drive == drive))
+            .collect();
         v.sort_by_key(|s| s.seq);
         v.into_iter().map(|s| s.uuid.clone()).collect()
     }
@@ -146,7 +175,9 @@ impl State {
 
     /// Deletes a server; its drives (those not in `delete_drives`) detach after `detach_at`.
     pub(crate) fn remove_server(&mut self, uuid: &str, delete_drives: &[String], detach_at: Instant) {
-        let Some(server) = self.servers.remove(uuid) else { return };
+        let Some(server) = self.servers.remove(uuid) else {
+            return;
+        };
         for sd in &server.drives {
             if delete_drives.contains(&sd.drive) {
                 self.remove_drive(&sd.drive);

@@ -45,7 +45,10 @@ impl ServerStatus {
 
     /// A guest is (or may be) executing: resize is refused and edits count as live edits.
     pub(crate) fn guest_active(self) -> bool {
-        matches!(self, ServerStatus::Starting | ServerStatus::Running | ServerStatus::Stopping | ServerStatus::Paused)
+        matches!(
+            self,
+            ServerStatus::Starting | ServerStatus::Running | ServerStatus::Stopping | ServerStatus::Paused
+        )
     }
 }
 
@@ -97,7 +100,10 @@ impl Nic {
     /// The IPv4 address this NIC holds (static or leased), if any.
     pub(crate) fn address(&self) -> Option<Ipv4Addr> {
         match &self.kind {
-            NicKind::Public(Some(IpConf { mode: IpMode::Dhcp | IpMode::Static, addr })) => *addr,
+            NicKind::Public(Some(IpConf {
+                mode: IpMode::Dhcp | IpMode::Static,
+                addr,
+            })) => *addr,
             _ => None,
         }
     }
@@ -190,7 +196,10 @@ pub(crate) struct Drive {
 impl Drive {
     pub(crate) fn settle(&mut self, now: Instant) {
         match self.phase {
-            DrivePhase::Creating(at) | DrivePhase::Resizing(at) | DrivePhase::CloningSrc(at) | DrivePhase::CloningDst(at)
+            DrivePhase::Creating(at)
+            | DrivePhase::Resizing(at)
+            | DrivePhase::CloningSrc(at)
+            | DrivePhase::CloningDst(at)
                 if at <= now =>
             {
                 self.phase = DrivePhase::Ready;

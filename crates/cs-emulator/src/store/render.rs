@@ -63,7 +63,9 @@ fn nic_runtime(nic: &Nic) -> Value {
             "ip_v4": nic.address().map(ip_ref),
             "ip_v6": nic.ip_v6.map(ip6_ref),
         }),
-        NicKind::Vlan(_) => json!({"interface_type": "private", "io": zero_io(), "ip_v4": null, "ip_v6": null}),
+        NicKind::Vlan(_) => {
+            json!({"interface_type": "private", "io": zero_io(), "ip_v4": null, "ip_v6": null})
+        }
     }
 }
 
@@ -139,7 +141,10 @@ pub(crate) fn server(s: &Server) -> Value {
         ("status", json!(s.status.as_str())),
         ("meta", json!(s.meta)),
         ("tags", tag_refs(&s.tags)),
-        ("nics", Value::Array(s.nics.iter().map(|n| nic_json(n, running)).collect())),
+        (
+            "nics",
+            Value::Array(s.nics.iter().map(|n| nic_json(n, running)).collect()),
+        ),
         ("drives", Value::Array(drives)),
         ("runtime", runtime),
         ("owner", user_ref(&s.owner)),
@@ -152,12 +157,20 @@ pub(crate) fn server(s: &Server) -> Value {
 
 /// `mounted`/`unmounted` for ready drives, the phase name otherwise.
 pub(crate) fn drive_status(state: &State, d: &Drive) -> &'static str {
-    d.busy_state().unwrap_or(if state.mounted_on(d).is_empty() { "unmounted" } else { "mounted" })
+    d.busy_state().unwrap_or(if state.mounted_on(d).is_empty() {
+        "unmounted"
+    } else {
+        "mounted"
+    })
 }
 
 /// The full drive object.
 pub(crate) fn drive(state: &State, d: &Drive) -> Value {
-    let mounted_on: Vec<Value> = state.mounted_on(d).iter().map(|s| res_ref("servers", s)).collect();
+    let mounted_on: Vec<Value> = state
+        .mounted_on(d)
+        .iter()
+        .map(|s| res_ref("servers", s))
+        .collect();
     let mut snaps: Vec<&Snapshot> = state.snapshots.values().filter(|s| s.drive == d.uuid).collect();
     snaps.sort_by_key(|s| s.seq);
     json!({
@@ -248,7 +261,10 @@ pub(crate) fn vlan(state: &State, v: &Vlan) -> Value {
 pub(crate) fn project(v: &Value, fields: &[&str]) -> Value {
     match v {
         Value::Object(o) => Value::Object(
-            o.iter().filter(|(k, _)| fields.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            o.iter()
+                .filter(|(k, _)| fields.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         ),
         other => other.clone(),
     }
