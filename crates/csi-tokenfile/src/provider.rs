@@ -99,10 +99,12 @@ struct State {
 /// - otherwise, when legacy credentials are configured → `Basic` on the **regular** host;
 /// - otherwise → [`cs_auth::Error::Unavailable`] naming the file and the reason.
 ///
-/// So the driver goes back to the file as soon as a valid token appears. After a 401,
-/// [`invalidate`](CredentialsProvider::invalidate) marks the token last handed out as refused; it is
-/// skipped until the file changes or [`DEFAULT_REFUSED_TOKEN_HOLD`] passes, so the caller's single
-/// retry goes to the legacy credentials (or fails clearly) instead of repeating the refused token.
+/// So the driver goes back to the file as soon as a valid token appears. After a 401 the caller
+/// invalidates and retries once; the retry re-reads the file. With legacy credentials configured,
+/// [`invalidate`](CredentialsProvider::invalidate) also marks the token last handed out as refused: it
+/// is skipped until the file changes or [`DEFAULT_REFUSED_TOKEN_HOLD`] passes, so the retry (and later
+/// calls) use the legacy credentials instead of repeating the refused token. Without legacy
+/// credentials nothing is marked, and a token refused twice reaches the caller as the API's 401.
 pub struct TokenFileProvider {
     token_file: PathBuf,
     dir: PathBuf,
@@ -331,7 +333,10 @@ impl CredentialsProvider for TokenFileProvider {
 
     async fn invalidate(&self) {
         let mut state = self.lock();
-        if state.serving == Some(Source::File)
+        // Without legacy credentials there is nothing better to retry with: the caller's retry re-reads
+        // the file (which may have been refreshed meanwhile) and a second 401 reaches the caller as such.
+        if self.legacy.is_some()
+            && state.serving == Some(Source::File)
             && let Some(token) = state.last_file_token.clone()
         {
             state.refused = Some((token, Instant::now()));
