@@ -13,11 +13,10 @@ use std::{
 use futures::{FutureExt, StreamExt, future::Shared};
 use k8s_openapi::api::core::v1::Node;
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, ResourceExt,
     runtime::{
         Controller, WatchStreamExt,
         controller::{Action, Config as ControllerConfig},
-        events::{Event, EventType, Recorder, Reporter},
         reflector::{self, Store},
         watcher,
     },
@@ -32,6 +31,7 @@ use crate::{
         lifecycle::{GoneState, LifecycleInput},
         taints::{SHUTDOWN_TAINT, UNINITIALIZED_TAINT, shutdown_taint, taints_of, without},
     },
+    events::{EventKind, NodeEvents},
     lookup::{LookupError, find_server, provider_id},
     metrics::Metrics,
     provider_id::parse_provider_id,
@@ -103,7 +103,7 @@ impl ReconcileError {
 struct Context {
     writer: NodeWriter,
     cache: Arc<ServerCache>,
-    recorder: Recorder,
+    events: NodeEvents,
     metrics: Metrics,
     cfg: NodeControllerConfig,
     /// Node UID -> when its uninitialized taint was first seen.
@@ -135,11 +135,11 @@ impl NodeControllers {
         cache: Arc<ServerCache>,
         cfg: NodeControllerConfig,
         metrics: Metrics,
-        reporter: Reporter,
+        instance: Option<String>,
     ) -> Self {
         let ctx = Arc::new(Context {
             writer: NodeWriter::new(client.clone(), metrics.clone()),
-            recorder: Recorder::new(client.clone(), reporter),
+            events: NodeEvents::new(client.clone(), instance),
             cache,
             metrics,
             cfg,
@@ -227,15 +227,8 @@ fn is_ready(node: &Node) -> bool {
         .is_some_and(|c| c.status == "True")
 }
 
-async fn publish(ctx: &Context, node: &Node, type_: EventType, reason: &str, note: String, action: &str) {
-    let ev = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: action.to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &node.object_ref(&())).await {
+async fn publish(ctx: &Context, node: &Node, kind: EventKind, reason: &str, note: String) {
+    if let Err(e) = ctx.events.publish(node, kind, reason, &note).await {
         warn!(node = %node.name_any(), error = %e, "could not publish event");
     }
 }
@@ -277,14 +270,12 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Reconci
             ctx.metrics.reconciled("init", result);
             ctx.metrics.error("init", e.reason());
             warn!(node = %name, reason = e.reason(), error = %e, "node stays uninitialized");
-            let action = "InitializeNode";
             publish(
                 &ctx,
                 &node,
-                EventType::Warning,
+                EventKind::Warning,
                 e.reason(),
                 format!("Node not initialized: {e}"),
-                action,
             )
             .await;
         }
@@ -499,7 +490,7 @@ async fn act(ctx: &Context, node: &Node, uuid: &str, decision: LifecycleDecision
             let note = format!(
                 "Server {uuid} no longer exists; node deletion is disabled (--disable-node-deletion)"
             );
-            publish(ctx, node, EventType::Warning, "ServerGone", note, "DeleteNode").await;
+            publish(ctx, node, EventKind::Warning, "ServerGone", note).await;
             Ok(())
         }
         LifecycleDecision::Delete => {
@@ -507,7 +498,7 @@ async fn act(ctx: &Context, node: &Node, uuid: &str, decision: LifecycleDecision
                 "Deleting node: server {uuid} no longer exists (confirmed twice, {:?} apart)",
                 ctx.cfg.delete_grace
             );
-            publish(ctx, node, EventType::Normal, "DeletingNode", note, "DeleteNode").await;
+            publish(ctx, node, EventKind::Normal, "DeletingNode", note).await;
             match ctx.writer.delete(node).await {
                 Ok(()) => {
                     info!(node = %name, server = uuid, "node deleted: its server is gone");

@@ -9,6 +9,7 @@ pub mod cloud;
 pub mod controller;
 pub mod cs_cloud;
 pub mod decide;
+pub mod events;
 pub mod lookup;
 pub mod metrics;
 pub mod model;
