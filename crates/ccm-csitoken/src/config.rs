@@ -45,7 +45,8 @@ pub struct Config {
     pub create_namespace: bool,
     /// Fraction in `[0, 1)` by which each wait is randomly shortened (never lengthened).
     pub jitter: f64,
-    /// Shortest wait between two checks after a successful pass.
+    /// Shortest wait between two checks after a successful pass (default 5 s; a shorter
+    /// `refresh_interval` lowers it to that).
     pub min_delay: Duration,
     /// First retry delay after a failure; doubles per consecutive failure.
     pub backoff_min: Duration,
@@ -84,16 +85,6 @@ impl Config {
         if self.min_delay.is_zero() {
             return Err(Error::config("min_delay", "must be greater than zero"));
         }
-        if self.min_delay > self.refresh_interval {
-            return Err(Error::config(
-                "min_delay",
-                format!(
-                    "{}s is longer than refresh_interval ({}s)",
-                    self.min_delay.as_secs_f64(),
-                    self.refresh_interval.as_secs_f64()
-                ),
-            ));
-        }
         if !(0.0..1.0).contains(&self.jitter) {
             return Err(Error::config(
                 "jitter",
@@ -127,7 +118,7 @@ impl Config {
             margin: self.margin,
             propagation: self.propagation,
             jitter: self.jitter,
-            min_delay: self.min_delay,
+            min_delay: self.min_delay.min(self.refresh_interval),
         }
     }
 
@@ -265,14 +256,6 @@ mod tests {
                 },
             ),
             (
-                "min_delay",
-                Config {
-                    min_delay: Duration::from_secs(10),
-                    refresh_interval: Duration::from_secs(5),
-                    ..Config::default()
-                },
-            ),
-            (
                 "jitter",
                 Config {
                     jitter: 1.0,
@@ -323,6 +306,17 @@ mod tests {
             }
             assert!(err.to_string().contains(field), "{err}");
         }
+    }
+
+    #[test]
+    fn a_short_interval_lowers_the_minimum_delay() {
+        let c = Config {
+            refresh_interval: Duration::from_secs(2),
+            ..Config::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.schedule().min_delay, Duration::from_secs(2));
+        assert_eq!(Config::default().schedule().min_delay, Duration::from_secs(5));
     }
 
     #[test]

@@ -95,8 +95,8 @@ struct State {
     failures: u32,
     /// The token the Secret was last seen or made to hold.
     known: Option<IssuedToken>,
-    /// Expiry of the last token we warned about being too short-lived for the margin.
-    warned_short: Option<Timestamp>,
+    /// Whether we warned that tokens are too short-lived for the margin (reset by a token that is not).
+    warned_short: bool,
     /// Whether the watcher listed the Secret since its last (re)start.
     listed_since_init: bool,
 }
@@ -145,6 +145,7 @@ impl CsiTokenController {
         let mut events = self.watch();
         let mut state = State::default();
         let mut next = Instant::now();
+        let mut last_pass: Option<Instant> = None;
         let mut trigger = Trigger::Timer;
         info!(
             namespace = %self.config.namespace,
@@ -161,10 +162,20 @@ impl CsiTokenController {
                 () = tokio::time::sleep_until(next) => {}
                 event = events.next() => {
                     match event {
-                        Some(Ok(event)) => match self.wakes(&event, &mut state) {
-                            Some(t) => trigger = t,
-                            None => continue,
-                        },
+                        Some(Ok(event)) => {
+                            // A change pulls the next pass forward to now, but never closer than
+                            // min_delay to the previous pass: a second writer fighting over the
+                            // Secret cannot drive us into a hot loop.
+                            if let Some(t) = self.wakes(&event, &mut state) {
+                                let now = Instant::now();
+                                let earliest = last_pass.map_or(now, |l| (l + self.schedule.min_delay).max(now));
+                                if earliest < next {
+                                    next = earliest;
+                                    trigger = t;
+                                }
+                            }
+                            continue;
+                        }
                         Some(Err(e)) => {
                             warn!(namespace = %self.config.namespace, secret = %self.config.secret_name,
                                   error = %e, "watching the CSI token Secret failed; retrying");
@@ -183,7 +194,9 @@ impl CsiTokenController {
                 () = &mut shutdown => break,
                 delay = self.pass(&mut state, trigger) => delay,
             };
-            next = Instant::now() + delay;
+            let done = Instant::now();
+            last_pass = Some(done);
+            next = done + delay;
             trigger = Trigger::Timer;
         }
         info!(namespace = %self.config.namespace, secret = %self.config.secret_name,
@@ -233,18 +246,20 @@ impl CsiTokenController {
                 let stored = secret::stored_expires_at(token.expires_at);
                 self.metrics.record_success(now);
                 self.metrics.record_expiry(Some(stored), now);
-                if let Freshness::Due { left } = self.schedule.freshness(Some(stored), now)
-                    && state.warned_short != Some(stored)
-                {
-                    state.warned_short = Some(stored);
-                    warn!(
+                match self.schedule.freshness(Some(stored), now) {
+                    Freshness::Due { left } if !state.warned_short => {
+                        state.warned_short = true;
+                        warn!(
                         namespace = %ns, secret = %name,
                         left_s = left.as_secs_f64(),
                         required_s = self.schedule.threshold().as_secs_f64(),
                         "the token source handed out a token with less lifetime left than margin + propagation: \
                          the configured margin exceeds what the token lifetime allows; the Secret is updated as \
-                         soon as the source renews the token"
-                    );
+                         soon as the source renews the token (warned once until a token with enough lifetime comes)"
+                        );
+                    }
+                    Freshness::Fresh { .. } => state.warned_short = false,
+                    _ => {}
                 }
                 let next = self
                     .schedule
@@ -261,10 +276,24 @@ impl CsiTokenController {
                 state.failures = state.failures.saturating_add(1);
                 let reason = error.reason();
                 self.metrics.record_failure(reason);
-                let live = self.secrets.get_opt(name).await.ok().flatten();
+                // The stored token's expiry for the gauge (and the Secret for the Event). When even
+                // reading fails, the last token known to be stored stands in.
                 let now = Timestamp::now();
-                self.metrics
-                    .record_expiry(live.as_ref().and_then(secret::stored_expiry), now);
+                let live = match self.secrets.get_opt(name).await {
+                    Ok(live) => {
+                        self.metrics
+                            .record_expiry(live.as_ref().and_then(secret::stored_expiry), now);
+                        live
+                    }
+                    Err(_) => {
+                        let known = state
+                            .known
+                            .as_ref()
+                            .map(|k| secret::stored_expires_at(k.expires_at));
+                        self.metrics.record_expiry(known, now);
+                        None
+                    }
+                };
                 let delay = self.backoff.delay(state.failures, rand::random());
                 if reason == FailureReason::NamespaceMissing || reason == FailureReason::ForeignSecret {
                     error!(namespace = %ns, secret = %name, reason = %reason, failures = state.failures,

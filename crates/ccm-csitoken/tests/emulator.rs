@@ -342,3 +342,50 @@ async fn csi_token_and_node_controller_share_one_impersonation_per_lifetime() {
     run.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn csi_token_margin_longer_than_lifetime_follows_renewals_without_busy_loop() {
+    // 6 s tokens (renewed by the cache after 4 s) and a 30 s margin: every token is "due" as soon as it
+    // is handed out. The controller must warn (once), write each renewed token, and not spin.
+    let emu = emulator(Duration::from_secs(6)).await;
+    let env = Env::new("csitok-margin").await;
+    let config = ccm_csitoken::Config {
+        refresh_interval: Duration::from_secs(60),
+        margin: Duration::from_secs(30),
+        min_delay: Duration::from_secs(1),
+        ..env.config()
+    };
+    let run = env.spawn(config, source(&auth_client(&emu)));
+    let first = env
+        .wait_secret("Secret created", Duration::from_secs(15), |_| true)
+        .await;
+    let start = Instant::now();
+    let mut tokens = vec![data(&first, "access_token").unwrap()];
+    while start.elapsed() < Duration::from_secs(10) {
+        let s = env.secret().await.unwrap();
+        let token = data(&s, "access_token").unwrap();
+        if tokens.last() != Some(&token) {
+            tokens.push(token);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs = run.logs.text();
+    let passes = logs.matches("CSI token pass done").count();
+    eprintln!("{} tokens and {passes} passes in 10 s", tokens.len());
+    // Renewals at ~4.5 s and ~9 s after the first write.
+    assert!(tokens.len() >= 3, "{} tokens", tokens.len());
+    // One pass per renewal plus the first (and a relist at most): no polling in between.
+    assert!(
+        passes <= tokens.len() + 2,
+        "{passes} passes for {} tokens",
+        tokens.len()
+    );
+    assert_eq!(
+        logs.matches("the configured margin exceeds what the token lifetime allows")
+            .count(),
+        1,
+        "{logs}"
+    );
+    run.stop().await;
+    env.cleanup().await;
+}

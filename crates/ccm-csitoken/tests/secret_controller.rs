@@ -470,3 +470,50 @@ async fn csi_token_rbac_role_from_manifest_is_sufficient() {
     run.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn csi_token_competing_writer_cannot_cause_a_hot_loop() {
+    let env = Env::new("csitok-fight").await;
+    let config = ccm_csitoken::Config {
+        min_delay: Duration::from_secs(1),
+        ..long_interval(&env)
+    };
+    let run = env.spawn(config, LocalIssuer::new(Duration::from_secs(120)));
+    let s = env
+        .wait_secret("Secret created", Duration::from_secs(10), |_| true)
+        .await;
+    let token = data(&s, "access_token");
+
+    // Another writer overwrites the token every 50 ms for 3 s.
+    let start = std::time::Instant::now();
+    let mut overwrites = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        let mut other = env.secret().await.unwrap();
+        other
+            .data
+            .as_mut()
+            .unwrap()
+            .insert("access_token".into(), ByteString(b"other-writer".to_vec()));
+        if env
+            .secrets
+            .replace(SECRET, &PostParams::default(), &other)
+            .await
+            .is_ok()
+        {
+            overwrites += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let writes = run.metrics.writes() - 1;
+    eprintln!("{overwrites} foreign overwrites answered by {writes} repairs in 3 s");
+    assert!(overwrites >= 20, "{overwrites}");
+    // At most one repair per min_delay (1 s), not one per overwrite.
+    assert!((1..=4).contains(&writes), "{writes} repairs");
+    // Once the other writer stops, the Secret is repaired.
+    env.wait_secret("repaired after the fight", Duration::from_secs(3), |n| {
+        data(n, "access_token") == token
+    })
+    .await;
+    run.stop().await;
+    env.cleanup().await;
+}
