@@ -18,18 +18,36 @@ pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 struct State {
     active: FallbackPath,
-    /// When the primary was last tried while the secondary was active.
+    /// When the primary last failed or a probe of it started.
     last_probe: Option<Instant>,
+    /// A background probe of the primary is running.
+    probing: bool,
+}
+
+/// What one call does.
+enum Plan {
+    /// Ask the primary and wait for it.
+    Primary,
+    /// Serve the secondary and probe the primary in the background.
+    SecondaryAndProbe,
+    /// Serve the secondary.
+    Secondary,
 }
 
 /// Serves the primary provider's credentials (impersonation) and, while it fails, the secondary's
 /// (legacy). Behaviour:
 /// - primary fails -> the call is served by the secondary; one `warn!` for the switch;
-/// - while on the secondary, the primary is tried again at most once per `probe_interval` (and also
-///   whenever the secondary fails); its first success switches back with one `info!`;
+/// - while on the secondary, the primary is probed at most once per `probe_interval` (counted from
+///   the end of the last failed attempt) in a background task, so no caller waits for a slow primary;
+///   the first successful probe switches back with one `info!`; the secondary keeps serving until then;
+/// - the secondary fails while on it -> the primary is asked at once, in the call;
 /// - both fail -> [`Error::AllFailed`] with both errors;
 /// - [`invalidate`](CredentialsProvider::invalidate) goes to the provider currently active.
 pub struct FallbackProvider {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     primary: SharedProvider,
     secondary: SharedProvider,
     probe_interval: Duration,
@@ -40,9 +58,9 @@ pub struct FallbackProvider {
 impl fmt::Debug for FallbackProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackProvider")
-            .field("primary", &self.primary)
-            .field("secondary", &self.secondary)
-            .field("probe_interval", &self.probe_interval)
+            .field("primary", &self.inner.primary)
+            .field("secondary", &self.inner.secondary)
+            .field("probe_interval", &self.inner.probe_interval)
             .field("active", &self.active())
             .finish()
     }
@@ -51,50 +69,86 @@ impl fmt::Debug for FallbackProvider {
 impl FallbackProvider {
     /// Prefers `primary`; uses `secondary` while it fails, probing the primary every `probe_interval`.
     pub fn new(primary: SharedProvider, secondary: SharedProvider, probe_interval: Duration) -> Self {
+        Self::build(primary, secondary, probe_interval, Arc::new(NoopObserver))
+    }
+
+    fn build(
+        primary: SharedProvider,
+        secondary: SharedProvider,
+        probe_interval: Duration,
+        observer: Arc<dyn AuthObserver>,
+    ) -> Self {
+        let state = State {
+            active: FallbackPath::Primary,
+            last_probe: None,
+            probing: false,
+        };
         Self {
-            primary,
-            secondary,
-            probe_interval,
-            state: Mutex::new(State {
-                active: FallbackPath::Primary,
-                last_probe: None,
+            inner: Arc::new(Inner {
+                primary,
+                secondary,
+                probe_interval,
+                state: Mutex::new(state),
+                observer,
             }),
-            observer: Arc::new(NoopObserver),
         }
     }
 
     /// Reports served paths and transitions to `observer`.
-    pub fn with_observer(mut self, observer: Arc<dyn AuthObserver>) -> Self {
-        self.observer = observer;
-        self
+    pub fn with_observer(self, observer: Arc<dyn AuthObserver>) -> Self {
+        let inner = &self.inner;
+        Self::build(
+            Arc::clone(&inner.primary),
+            Arc::clone(&inner.secondary),
+            inner.probe_interval,
+            observer,
+        )
     }
 
     /// The path currently serving credentials.
     pub fn active(&self) -> FallbackPath {
-        self.lock().active
+        self.inner.lock().active
     }
 
+    /// Starts a background probe of the primary; without a Tokio runtime it runs in the call.
+    async fn probe(&self) {
+        let inner = Arc::clone(&self.inner);
+        let task = async move {
+            // The grant itself is not needed: a working primary is asked again by the next call.
+            let _ = inner.try_primary().await;
+            inner.lock().probing = false;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(task)),
+            Err(_) => task.await,
+        }
+    }
+}
+
+impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent even if a holder panicked: every update is a single assignment.
+        // The state stays consistent even if a holder panicked: every update is a plain assignment.
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether this call should try the primary; claims the probe slot when on the secondary.
-    fn should_try_primary(&self) -> bool {
+    fn plan(&self) -> Plan {
         let mut state = self.lock();
         match state.active {
-            FallbackPath::Primary => true,
+            FallbackPath::Primary => Plan::Primary,
             FallbackPath::Secondary => {
                 let now = Instant::now();
                 let due = state
                     .last_probe
                     .is_none_or(|at| now.duration_since(at) >= self.probe_interval);
-                if due {
+                if due && !state.probing {
+                    state.probing = true;
                     state.last_probe = Some(now);
+                    Plan::SecondaryAndProbe
+                } else {
+                    Plan::Secondary
                 }
-                due
             }
         }
     }
@@ -136,11 +190,16 @@ impl FallbackProvider {
     async fn try_primary(&self) -> Result<Grant> {
         let result = self.primary.credentials().await;
         match &result {
-            Ok(_) => {
-                self.primary_succeeded();
-                self.observer.credentials_served(FallbackPath::Primary);
-            }
+            Ok(_) => self.primary_succeeded(),
             Err(error) => self.primary_failed(error),
+        }
+        result
+    }
+
+    async fn serve_primary(&self) -> Result<Grant> {
+        let result = self.try_primary().await;
+        if result.is_ok() {
+            self.observer.credentials_served(FallbackPath::Primary);
         }
         result
     }
@@ -149,41 +208,45 @@ impl FallbackProvider {
 #[async_trait]
 impl CredentialsProvider for FallbackProvider {
     async fn credentials(&self) -> Result<Grant> {
-        let primary_error = if self.should_try_primary() {
-            match self.try_primary().await {
+        let inner = &self.inner;
+        let primary_error = match inner.plan() {
+            Plan::Primary => match inner.serve_primary().await {
                 Ok(grant) => return Ok(grant),
                 Err(error) => Some(error),
+            },
+            Plan::SecondaryAndProbe => {
+                self.probe().await;
+                None
             }
-        } else {
-            None
+            Plan::Secondary => None,
         };
-        let secondary_error = match self.secondary.credentials().await {
+        let secondary_error = match inner.secondary.credentials().await {
             Ok(grant) => {
-                self.observer.credentials_served(FallbackPath::Secondary);
+                inner.observer.credentials_served(FallbackPath::Secondary);
                 return Ok(grant);
             }
             Err(error) => error,
         };
-        // The secondary failed too: a primary that was not tried in this call gets a chance now.
+        // The secondary failed too: a primary that was not asked in this call gets a chance now.
         let primary_error = match primary_error {
             Some(error) => error,
-            None => match self.try_primary().await {
+            None => match inner.serve_primary().await {
                 Ok(grant) => return Ok(grant),
                 Err(error) => error,
             },
         };
         Err(Error::AllFailed {
-            primary_name: self.primary.name(),
+            primary_name: inner.primary.name(),
             primary: Box::new(primary_error),
-            secondary_name: self.secondary.name(),
+            secondary_name: inner.secondary.name(),
             secondary: Box::new(secondary_error),
         })
     }
 
     async fn invalidate(&self) {
         match self.active() {
-            FallbackPath::Primary => self.primary.invalidate().await,
-            FallbackPath::Secondary => self.secondary.invalidate().await,
+            FallbackPath::Primary => self.inner.primary.invalidate().await,
+            FallbackPath::Secondary => self.inner.secondary.invalidate().await,
         }
     }
 
@@ -282,6 +345,11 @@ mod tests {
     }
 
     fn capture_logs() -> (Buffer, tracing::subscriber::DefaultGuard) {
+        // tracing caches per-callsite interest; while only one dispatcher is registered it asks just the
+        // registering thread's default, so a parallel test without capture could switch a callsite off
+        // for everyone. A second, permanent dispatcher makes tracing consult all live ones.
+        static KEEP_REBUILDING: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        KEEP_REBUILDING.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -320,8 +388,13 @@ mod tests {
         assert_eq!(fallback.active(), FallbackPath::Primary);
     }
 
+    /// Lets background probes run (they are spawned on the test's current-thread runtime).
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     #[tokio::test]
-    async fn switches_once_probes_by_interval_and_returns() {
+    async fn switches_once_probes_in_background_by_interval_and_returns() {
         let (logs, _guard) = capture_logs();
         let probe = Duration::from_millis(80);
         let (primary, secondary, fallback, counters) = setup(probe);
@@ -338,24 +411,40 @@ mod tests {
         assert_eq!((primary.calls(), secondary.calls()), (1, 5));
         assert_eq!(fallback.active(), FallbackPath::Secondary);
 
-        // After the interval one probe happens; still failing: no second warning.
+        // After the interval one background probe happens; still failing: no second warning.
         tokio::time::sleep(probe + Duration::from_millis(20)).await;
-        fallback.credentials().await.unwrap();
-        fallback.credentials().await.unwrap();
-        assert_eq!(primary.calls(), 2);
+        assert_eq!(
+            token_of(&fallback.credentials().await.unwrap()),
+            "token-of-legacy"
+        );
+        settle().await;
+        assert_eq!(
+            token_of(&fallback.credentials().await.unwrap()),
+            "token-of-legacy"
+        );
+        settle().await;
+        assert_eq!(primary.calls(), 2, "one probe per interval");
 
-        // Recovery is noticed at the next probe.
+        // Recovery is noticed at the next probe; the probing call itself is still served by the secondary.
         primary.fail(false);
+        assert_eq!(
+            token_of(&fallback.credentials().await.unwrap()),
+            "token-of-legacy"
+        );
+        settle().await;
+        assert_eq!(primary.calls(), 2, "still inside the probe interval");
+        tokio::time::sleep(probe).await;
+        assert_eq!(
+            token_of(&fallback.credentials().await.unwrap()),
+            "token-of-legacy"
+        );
+        settle().await;
+        assert_eq!(fallback.active(), FallbackPath::Primary);
         let grant = fallback.credentials().await.unwrap();
         assert_eq!(
-            token_of(&grant),
-            "token-of-legacy",
-            "still inside the probe interval"
+            (token_of(&grant).as_str(), grant.host),
+            ("token-of-impersonation", ApiHost::Direct)
         );
-        tokio::time::sleep(probe + Duration::from_millis(20)).await;
-        let grant = fallback.credentials().await.unwrap();
-        assert_eq!(token_of(&grant), "token-of-impersonation");
-        assert_eq!(fallback.active(), FallbackPath::Primary);
 
         let text = logs.text();
         assert_eq!(text.matches(" WARN ").count(), 1, "{text}");
@@ -370,7 +459,46 @@ mod tests {
         );
         let s = counters.snapshot();
         assert_eq!((s.transitions_to_secondary, s.transitions_to_primary), (1, 1));
-        assert_eq!((s.served_primary, s.served_secondary), (1, 8));
+        assert_eq!((s.served_primary, s.served_secondary), (1, 9));
+    }
+
+    #[tokio::test]
+    async fn a_slow_probe_does_not_delay_callers() {
+        #[derive(Debug)]
+        struct Slow;
+        #[async_trait]
+        impl CredentialsProvider for Slow {
+            async fn credentials(&self) -> Result<Grant> {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Err(Error::Unavailable {
+                    provider: "slow",
+                    reason: "timed out".into(),
+                })
+            }
+            async fn invalidate(&self) {}
+            fn name(&self) -> &'static str {
+                "slow"
+            }
+        }
+        let secondary = Fake::new("legacy", ApiHost::Regular);
+        let fallback = FallbackProvider::new(Arc::new(Slow), secondary.clone(), Duration::ZERO);
+        // Force the secondary path without waiting for the slow primary.
+        fallback.inner.primary_failed(&Error::Config("test".into()));
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            assert_eq!(
+                token_of(&fallback.credentials().await.unwrap()),
+                "token-of-legacy"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "probes ran in the background"
+        );
+        assert!(
+            fallback.inner.lock().probing,
+            "one probe is still running, no second one was started"
+        );
     }
 
     #[tokio::test]

@@ -89,6 +89,18 @@ async fn server_names(base: &str, grant: &Grant) -> (u16, Vec<String>) {
     (status, names)
 }
 
+/// Waits (at most 3 s) for the background probe to switch `fallback` back to its primary.
+async fn wait_for_primary(fallback: &FallbackProvider) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while fallback.active() != FallbackPath::Primary {
+        assert!(
+            Instant::now() < deadline,
+            "the fallback did not return to the primary"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn flow_uses_the_documented_routes_and_the_token_acts_as_the_user_only_on_the_direct_host() {
     let emu = emulator(Config::default()).await;
@@ -271,10 +283,16 @@ async fn injected_504_is_retried_boundedly_then_fallback_serves_legacy_and_retur
         ),
         "{error:?}"
     );
-    let text = error.to_string();
-    assert!(
-        text.starts_with("impersonation step 3 (impersonate) failed (HTTP 504"),
-        "{text}"
+    let request_id = error
+        .request_id()
+        .expect("the emulator sends X-Request-Id")
+        .to_owned();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "impersonation step 3 (impersonate) failed (HTTP 504, request id {request_id}, after 3 attempts): \
+             backend: fault injected by the emulator"
+        )
     );
     assert_eq!(emu.count(IMPERSONATE_ROUTE), 3, "bounded: 3 attempts");
 
@@ -308,6 +326,9 @@ async fn injected_504_is_retried_boundedly_then_fallback_serves_legacy_and_retur
 
     emu.clear_fault(fault);
     tokio::time::sleep(probe + Duration::from_millis(50)).await;
+    // This call starts a background probe and is itself still served by the secondary.
+    assert_eq!(fallback.credentials().await.unwrap().host, ApiHost::Regular);
+    wait_for_primary(&fallback).await;
     let grant = fallback.credentials().await.unwrap();
     assert_eq!(grant.host, ApiHost::Direct);
     assert!(matches!(grant.credentials, Credentials::Bearer { .. }));
@@ -317,7 +338,7 @@ async fn injected_504_is_retried_boundedly_then_fallback_serves_legacy_and_retur
 
     let s = counters.snapshot();
     assert_eq!((s.transitions_to_secondary, s.transitions_to_primary), (1, 1));
-    assert_eq!((s.served_secondary, s.served_primary), (6, 1));
+    assert_eq!((s.served_secondary, s.served_primary), (7, 1));
     assert_eq!(
         s.impersonate.http_error, 6,
         "3 attempts alone, 3 in the first fallback call"
@@ -425,6 +446,8 @@ async fn secrets_never_appear_in_formatted_values_or_logs() {
     let error = client.token(OTHER, "zrh").await.unwrap_err();
     out.push(format!("{error} {error:?}"));
     emu.clear_fault(fault);
+    out.push(format!("{:?}", fallback.credentials().await.unwrap()));
+    wait_for_primary(&fallback).await;
     let back = fallback.credentials().await.unwrap();
     out.push(format!("{back:?}"));
     let back_token = match &back.credentials {

@@ -212,6 +212,11 @@ impl LogBuffer {
 /// Captures every event and span of every crate at TRACE on the current thread (use a
 /// current-thread runtime so all futures of the test run here).
 pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+    // tracing caches per-callsite interest; while only one dispatcher is registered it asks just the
+    // registering thread's default, so a parallel test without capture could switch a callsite off
+    // for everyone. A second, permanent dispatcher makes tracing consult all live ones.
+    static KEEP_REBUILDING: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+    KEEP_REBUILDING.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
     let buffer = LogBuffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
