@@ -41,8 +41,13 @@ struct Args {
 
 fn capability() -> VolumeCapability {
     VolumeCapability {
-        access_type: Some(AccessType::Mount(MountVolume { fs_type: "ext4".into(), ..Default::default() })),
-        access_mode: Some(AccessMode { mode: Mode::SingleNodeWriter as i32 }),
+        access_type: Some(AccessType::Mount(MountVolume {
+            fs_type: "ext4".into(),
+            ..Default::default()
+        })),
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
     }
 }
 
@@ -65,13 +70,19 @@ async fn main() -> anyhow::Result<()> {
     let mut identity = IdentityClient::new(channel.clone());
     let mut controller = ControllerClient::new(channel);
 
-    let info = identity.get_plugin_info(GetPluginInfoRequest {}).await?.into_inner();
+    let info = identity
+        .get_plugin_info(GetPluginInfoRequest {})
+        .await?
+        .into_inner();
     println!("plugin: {} {}", info.name, info.vendor_version);
 
     let volume = controller
         .create_volume(CreateVolumeRequest {
             name: args.name.clone(),
-            capacity_range: Some(CapacityRange { required_bytes: args.size_gib << 30, limit_bytes: 0 }),
+            capacity_range: Some(CapacityRange {
+                required_bytes: args.size_gib << 30,
+                limit_bytes: 0,
+            }),
             volume_capabilities: vec![capability()],
             ..Default::default()
         })
@@ -102,9 +113,17 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("ControllerPublishVolume")?
         .into_inner();
-    let mut context: Vec<String> = published.publish_context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut context: Vec<String> = published
+        .publish_context
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     context.sort();
-    println!("ControllerPublishVolume: node_id={} publish_context={{{}}}", args.node_id, context.join(", "));
+    println!(
+        "ControllerPublishVolume: node_id={} publish_context={{{}}}",
+        args.node_id,
+        context.join(", ")
+    );
 
     controller
         .controller_unpublish_volume(ControllerUnpublishVolumeRequest {
@@ -117,7 +136,10 @@ async fn main() -> anyhow::Result<()> {
     println!("ControllerUnpublishVolume: OK (detached)");
 
     controller
-        .delete_volume(DeleteVolumeRequest { volume_id: volume.volume_id.clone(), ..Default::default() })
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: volume.volume_id.clone(),
+            ..Default::default()
+        })
         .await
         .context("DeleteVolume")?;
     println!("DeleteVolume: OK ({} deleted)", volume.volume_id);
@@ -133,9 +155,15 @@ mod tests {
     #[test]
     fn cli_definition_is_valid_and_only_unix_endpoints_are_accepted() {
         Args::command().debug_assert();
-        assert_eq!(channel_uri("unix:///tmp/csi.sock").unwrap(), "unix:///tmp/csi.sock");
+        assert_eq!(
+            channel_uri("unix:///tmp/csi.sock").unwrap(),
+            "unix:///tmp/csi.sock"
+        );
         for bad in ["tcp://127.0.0.1:1", "unix://relative.sock", "/tmp/csi.sock"] {
-            assert!(channel_uri(bad).unwrap_err().to_string().contains("--endpoint"), "{bad}");
+            assert!(
+                channel_uri(bad).unwrap_err().to_string().contains("--endpoint"),
+                "{bad}"
+            );
         }
     }
 }
