@@ -84,7 +84,8 @@ impl Emulator {
         Emulator::start_with(Config::default()).await
     }
 
-    /// Starts with the given configuration. Must be called inside a Tokio runtime.
+    /// Starts with the given configuration. Must be called inside a Tokio runtime: the listener runs
+    /// as tasks of that runtime and stops when the runtime shuts down.
     pub async fn start_with(config: Config) -> Result<Emulator, Error> {
         config.validate()?;
         let listener = TcpListener::bind(config.listen)

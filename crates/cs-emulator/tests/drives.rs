@@ -257,13 +257,36 @@ async fn strict_hotplug_refuses_drive_changes_on_running_servers() {
     })
     .await;
     let vol = emu.add_drive("zrh", USER, drive_seed("pvc", GIB));
-    let srv = emu.add_server("zrh", USER, ServerSeed::default());
+    let boot = emu.add_drive("zrh", USER, drive_seed("boot", GIB));
+    let srv = emu.add_server(
+        "zrh",
+        USER,
+        ServerSeed {
+            drives: vec![boot],
+            nics: vec![
+                cs_emulator::NicSeed::Public {
+                    ip_v4: Some("203.0.113.10".parse().unwrap()),
+                    ip_v6: None,
+                },
+                cs_emulator::NicSeed::Vlan { vlan: "v-1".into() },
+            ],
+            ..ServerSeed::default()
+        },
+    );
     let url = format!("{}servers/{srv}/", emu.api_url("zrh"));
     let r = put(&url, &user(), json!({"drives": [attach(&vol, "0:1")]})).await;
     assert_error(&r, 403, "permission", None);
+    let r = put(&url, &user(), json!({"nics": []})).await;
+    assert_error(&r, 403, "permission", None);
     assert_eq!(emu.drive_json(&vol).unwrap()["status"], "unmounted");
-    // Name changes still pass; drive changes pass once stopped.
+    // Name changes still pass, and so does sending back the full definition unchanged (what a CSI
+    // driver does after re-reading the server).
     assert_eq!(put(&url, &user(), json!({"name": "x"})).await.status, 200);
+    let full = get(&url, &user()).await.body;
+    let r = put(&url, &user(), full.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["nics"], full["nics"]);
+    // Drive changes pass once stopped.
     emu.set_server_status(&srv, "stopped");
     assert_eq!(
         put(&url, &user(), json!({"drives": [attach(&vol, "0:1")]}))
