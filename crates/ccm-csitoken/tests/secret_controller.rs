@@ -506,7 +506,7 @@ async fn csi_token_competing_writer_cannot_cause_a_hot_loop() {
     }
     let writes = run.metrics.writes() - 1;
     eprintln!("{overwrites} foreign overwrites answered by {writes} repairs in 3 s");
-    assert!(overwrites >= 20, "{overwrites}");
+    assert!(overwrites >= 10, "{overwrites}");
     // At most one repair per min_delay (1 s), not one per overwrite.
     assert!((1..=4).contains(&writes), "{writes} repairs");
     // Once the other writer stops, the Secret is repaired.
