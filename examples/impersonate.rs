@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 /// Impersonate a CloudSigma user and count their servers.
 #[derive(Debug, Parser)]
-#[command(name = "impersonate", version, about)]
+#[command(name = "impersonate", version)]
 struct Args {
     /// Keycloak base URL (staging: https://oauth-stg.cloudsigma.com).
     #[arg(long, env = "CLOUDSIGMA_OAUTH_URL", default_value = DEFAULT_OAUTH_URL)]
