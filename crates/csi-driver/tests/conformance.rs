@@ -61,10 +61,10 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, false).await
     }
 
-    async fn start_with(legacy: bool) -> Self {
+    async fn start_with(legacy: bool, strict_hotplug: bool) -> Self {
         let config = Config {
             drive_create_delay: Duration::from_millis(5),
             detach_delay: Duration::from_millis(5),
@@ -72,6 +72,7 @@ impl Harness {
             snapshot_delay: Duration::from_millis(5),
             clone_delay: Duration::from_millis(5),
             server_transition_delay: Duration::from_millis(5),
+            strict_hotplug,
             ..Config::default()
         };
         let emulator = Emulator::start_with(config).await.unwrap();
@@ -991,21 +992,18 @@ async fn csi_publish_to_a_full_node_is_resource_exhausted() {
 
 #[tokio::test]
 async fn csi_publish_on_a_strict_hotplug_cloud_is_failed_precondition() {
-    let mut h = Harness::start().await;
+    // CloudSigma's documented strict mode: drive edits on a running server are refused with 403.
+    let mut h = Harness::start_with(false, true).await;
     let v = h.create(&unique("strict"), GIB, 0).await.unwrap();
-    h.emulator.inject(Fault {
-        route: RouteMatch::PathContains("/servers/".into()),
-        method: Some("PUT".into()),
-        action: FaultAction::Status {
-            status: 403,
-            error_type: Some("permission".into()),
-            delay: Duration::ZERO,
-        },
-        times: None,
-    });
     let node = h.node.clone();
     let s = status(h.publish(&v.volume_id, &node).await);
-    assert_eq!(s.code(), Code::PermissionDenied, "{s:?}");
+    assert_eq!(s.code(), Code::FailedPrecondition, "{s:?}");
+    assert!(s.message().contains("Cannot change drives"), "{}", s.message());
+    assert!(!h.server_drives(&node).contains(&v.volume_id));
+    // A stopped server accepts the edit.
+    h.emulator.set_server_status(&h.node2, "stopped");
+    let node2 = h.node2.clone();
+    h.publish(&v.volume_id, &node2).await.unwrap();
     h.stop().await;
 }
 
@@ -1396,7 +1394,7 @@ async fn csi_cloudsigma_errors_map_to_grpc_codes() {
 
 #[tokio::test]
 async fn csi_refused_file_token_is_retried_with_legacy_and_a_new_token_is_used_at_once() {
-    let mut h = Harness::start_with(true).await;
+    let mut h = Harness::start_with(true, false).await;
     let token_path = h.dir.path().join("access_token");
     // A token the API refuses (401): the client invalidates, the provider skips that token and the
     // retry goes to the legacy credentials on the regular host.
