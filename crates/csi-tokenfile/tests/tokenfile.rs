@@ -453,7 +453,9 @@ async fn concurrent_readers_always_see_one_whole_consistent_secret_version_durin
             (Arc::clone(&provider), Arc::clone(&all_tokens), Arc::clone(&stop));
         readers.push(tokio::spawn(async move {
             let (mut served, mut refused_other_region) = (0u32, 0u32);
-            while !stop.load(Ordering::Relaxed) {
+            let mut reads = 0u32;
+            while reads < 20 || !stop.load(Ordering::Relaxed) {
+                reads += 1;
                 match provider.file_token().await {
                     Ok(token) => {
                         let token = token.expose_secret();
