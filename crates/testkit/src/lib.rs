@@ -101,19 +101,29 @@ pub async fn config() -> Result<Config, Error> {
     if !path.exists() {
         return Err(Error::NoKubeconfig { path });
     }
-    let kubeconfig = Kubeconfig::read_from(&path)
-        .map_err(|e| Error::Kubeconfig { path: path.clone(), source: Box::new(e) })?;
+    let kubeconfig = Kubeconfig::read_from(&path).map_err(|e| Error::Kubeconfig {
+        path: path.clone(),
+        source: Box::new(e),
+    })?;
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|e| Error::Kubeconfig { path, source: Box::new(e) })
+        .map_err(|e| Error::Kubeconfig {
+            path,
+            source: Box::new(e),
+        })
 }
 
 /// A `kube::Client` for the test control plane, after checking that it answers.
 pub async fn client() -> Result<Client, Error> {
     let path = kubeconfig_path();
-    let client = Client::try_from(config().await?)
-        .map_err(|e| Error::Kubeconfig { path: path.clone(), source: Box::new(e) })?;
-    client.apiserver_version().await.map_err(|source| Error::Unreachable { path, source })?;
+    let client = Client::try_from(config().await?).map_err(|e| Error::Kubeconfig {
+        path: path.clone(),
+        source: Box::new(e),
+    })?;
+    client
+        .apiserver_version()
+        .await
+        .map_err(|source| Error::Unreachable { path, source })?;
     Ok(client)
 }
 
@@ -154,12 +164,18 @@ pub async fn exclusive() -> Result<ExclusiveCluster, Error> {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| Error::Lock { path: path.clone(), source })?;
+            .map_err(|source| Error::Lock {
+                path: path.clone(),
+                source,
+            })?;
         file.lock().map_err(|source| Error::Lock { path, source })?;
         Ok(file)
     })
     .await
-    .map_err(|e| Error::Lock { path: PathBuf::from("<lock task>"), source: std::io::Error::other(e) })??;
+    .map_err(|e| Error::Lock {
+        path: PathBuf::from("<lock task>"),
+        source: std::io::Error::other(e),
+    })??;
     delete_all_nodes(&client).await?;
     Ok(ExclusiveCluster { client, _lock: lock })
 }
@@ -167,17 +183,31 @@ pub async fn exclusive() -> Result<ExclusiveCluster, Error> {
 /// Deletes every Node and waits (up to 10 s) until the list is empty.
 pub async fn delete_all_nodes(client: &Client) -> Result<(), Error> {
     let nodes: Api<Node> = Api::all(client.clone());
-    if nodes.list_metadata(&ListParams::default()).await?.items.is_empty() {
+    if nodes
+        .list_metadata(&ListParams::default())
+        .await?
+        .items
+        .is_empty()
+    {
         return Ok(());
     }
-    nodes.delete_collection(&DeleteParams::default(), &ListParams::default()).await?;
+    nodes
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await?;
     for _ in 0..100 {
-        if nodes.list_metadata(&ListParams::default()).await?.items.is_empty() {
+        if nodes
+            .list_metadata(&ListParams::default())
+            .await?
+            .items
+            .is_empty()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(Error::Cleanup("Nodes still listed 10 s after deleting them all".into()))
+    Err(Error::Cleanup(
+        "Nodes still listed 10 s after deleting them all".into(),
+    ))
 }
 
 fn lock_path(kubeconfig: &Path) -> PathBuf {
@@ -199,7 +229,11 @@ mod tests {
         let b = unique_name("ns");
         assert_ne!(a, b);
         assert!(a.starts_with("ns-") && a.len() == 11, "{a}");
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{a}");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{a}"
+        );
     }
 
     #[test]
