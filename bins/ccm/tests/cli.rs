@@ -1,0 +1,212 @@
+//! Bad command lines: exit code 2, a message naming the flag (and its environment variable) and the fix,
+//! and never a secret value echoed back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+const SECRET: &str = "s3cr3t-client-value-91d2";
+const PASSWORD: &str = "p4ssw0rd-value-77ab";
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccm"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn assert_usage_error(args: &[&str], env: &[(&str, &str)], must_name: &[&str]) {
+    let (code, text) = run(args, env);
+    assert_eq!(code, 2, "exit code for {args:?}: {text}");
+    for name in must_name {
+        assert!(
+            text.contains(name),
+            "message for {args:?} must name {name}: {text}"
+        );
+    }
+    assert!(
+        !text.contains(SECRET) && !text.contains(PASSWORD),
+        "a secret was echoed for {args:?}: {text}"
+    );
+}
+
+#[test]
+fn missing_region_names_flag_and_env() {
+    assert_usage_error(
+        &["--username", "a@example.com", "--password", PASSWORD],
+        &[],
+        &["--region", "CLOUDSIGMA_REGION"],
+    );
+}
+
+#[test]
+fn no_credentials_names_both_ways() {
+    assert_usage_error(
+        &["--region", "zrh"],
+        &[],
+        &["--impersonation-enabled", "--username", "--password"],
+    );
+}
+
+#[test]
+fn incomplete_impersonation_names_each_missing_setting() {
+    assert_usage_error(
+        &[
+            "--region",
+            "zrh",
+            "--impersonation-enabled",
+            "--client-secret",
+            SECRET,
+        ],
+        &[],
+        &[
+            "--client-id",
+            "CLOUDSIGMA_CLIENT_ID",
+            "--user-email",
+            "CLOUDSIGMA_USER_EMAIL",
+        ],
+    );
+    assert_usage_error(
+        &[
+            "--region",
+            "zrh",
+            "--impersonation-enabled",
+            "--client-id",
+            "c",
+            "--user-email",
+            "u@example.com",
+        ],
+        &[],
+        &["--client-secret", "CLOUDSIGMA_CLIENT_SECRET"],
+    );
+}
+
+#[test]
+fn half_legacy_credentials_are_refused() {
+    assert_usage_error(
+        &["--region", "zrh", "--password", PASSWORD],
+        &[],
+        &["--username", "CLOUDSIGMA_USERNAME"],
+    );
+    assert_usage_error(
+        &["--region", "zrh"],
+        &[("CLOUDSIGMA_USERNAME", "a@example.com")],
+        &["--password"],
+    );
+}
+
+#[test]
+fn csi_token_without_impersonation_is_refused() {
+    assert_usage_error(
+        &[
+            "--region",
+            "zrh",
+            "--username",
+            "a@example.com",
+            "--csi-token-enabled",
+        ],
+        &[("CLOUDSIGMA_PASSWORD", PASSWORD)],
+        &["--csi-token-enabled", "--impersonation-enabled"],
+    );
+}
+
+#[test]
+fn bad_values_name_the_flag() {
+    let creds = ["--username", "a@example.com", "--password", PASSWORD];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec!["--region", "zrh"];
+        v.extend_from_slice(&creds);
+        v.extend_from_slice(extra);
+        v
+    };
+    assert_usage_error(
+        &with(&["--node-monitor-period", "soon"]),
+        &[],
+        &["--node-monitor-period", "30s"],
+    );
+    assert_usage_error(
+        &with(&["--node-delete-grace", "0s"]),
+        &[],
+        &["--node-delete-grace"],
+    );
+    assert_usage_error(&with(&["--log-format", "xml"]), &[], &["--log-format"]);
+    assert_usage_error(
+        &with(&["--metrics-bind-address", "everywhere"]),
+        &[],
+        &["--metrics-bind-address"],
+    );
+    assert_usage_error(
+        &with(&["--concurrent-node-syncs", "0"]),
+        &[],
+        &["--concurrent-node-syncs"],
+    );
+    assert_usage_error(&with(&["--api-url", "ftp://example.com/"]), &[], &["--api-url"]);
+    assert_usage_error(
+        &with(&["--direct-api-url", "http://127.0.0.1:1/"]),
+        &[],
+        &["--direct-api-url", "--api-url"],
+    );
+    assert_usage_error(
+        &[
+            "--region",
+            "atlantis",
+            "--username",
+            "a@example.com",
+            "--password",
+            PASSWORD,
+        ],
+        &[],
+        &["--region", "atlantis"],
+    );
+    assert_usage_error(
+        &[
+            "--region",
+            "zr h",
+            "--username",
+            "a@example.com",
+            "--password",
+            PASSWORD,
+        ],
+        &[],
+        &["--region"],
+    );
+    assert_usage_error(&with(&["--log-level", "info,[bad"]), &[], &["--log-level"]);
+    assert_usage_error(
+        &with(&["--kubeconfig", "/nonexistent/kubeconfig"]),
+        &[],
+        &["--kubeconfig"],
+    );
+}
+
+#[test]
+fn help_never_shows_secret_values_from_the_environment() {
+    let (code, text) = run(
+        &["--help"],
+        &[
+            ("CLOUDSIGMA_CLIENT_SECRET", SECRET),
+            ("CLOUDSIGMA_PASSWORD", PASSWORD),
+            ("CLOUDSIGMA_USER_EMAIL", "shown@example.com"),
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(text.contains("--client-secret") && text.contains("CLOUDSIGMA_CLIENT_SECRET"));
+    assert!(!text.contains(SECRET) && !text.contains(PASSWORD), "{text}");
+    // Non-secret values are shown, so the hiding above is not an accident of the help format.
+    assert!(text.contains("shown@example.com"));
+}
+
+#[test]
+fn version_prints() {
+    let (code, text) = run(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("ccm "), "{text}");
+}
