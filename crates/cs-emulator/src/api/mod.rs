@@ -148,6 +148,9 @@ fn api(
         ApiTarget::Item(Res::Snapshots, id) if *m == Method::DELETE => {
             snapshots::delete(&mut state, &ctx, id)
         }
+        ApiTarget::Action(Res::Snapshots, id) if *m == Method::POST => {
+            snapshots::action(&mut state, &ctx, id)
+        }
         ApiTarget::Locations if *m == Method::GET => Ok(misc::locations(&ctx)),
         ApiTarget::Capabilities if *m == Method::GET => Ok(Reply::ok(misc::capabilities())),
         ApiTarget::Profile if *m == Method::GET => misc::profile(&state, &ctx),
@@ -160,7 +163,7 @@ fn allowed(target: &ApiTarget) -> &'static str {
     match target {
         ApiTarget::List(Res::Servers | Res::Drives | Res::Snapshots) => "GET, POST, OPTIONS",
         ApiTarget::Item(Res::Servers | Res::Drives | Res::Snapshots, _) => "GET, PUT, DELETE, OPTIONS",
-        ApiTarget::Action(Res::Servers | Res::Drives, _) => "POST, OPTIONS",
+        ApiTarget::Action(Res::Servers | Res::Drives | Res::Snapshots, _) => "POST, OPTIONS",
         ApiTarget::Action(..) => "OPTIONS",
         _ => "GET, OPTIONS",
     }

@@ -1,15 +1,17 @@
-//! `/snapshots/`: list (with `?drive=`), get, create, update, delete.
+//! `/snapshots/`: list (with `?drive=`), get, create, update, delete, and the clone action (a new drive
+//! from a snapshot).
 
 use axum::http::{StatusCode, header};
 use serde_json::json;
 
 use super::body::{self, Obj};
+use super::drives::{check_media, check_size};
 use super::list::{ListSpec, envelope};
 use super::misc::SNAPSHOTS_PER_DRIVE;
 use super::reply::{ApiError, Reply};
 use super::{Ctx, check_owned};
 use crate::store::render;
-use crate::store::{Snapshot, State};
+use crate::store::{Drive, DrivePhase, Snapshot, State};
 
 const SPEC: ListSpec = ListSpec {
     filtering: &[
@@ -159,4 +161,71 @@ pub(crate) fn delete(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply
     check_owned(state.snapshots.get(id), id, ctx, "DELETE")?;
     state.snapshots.remove(id);
     Ok(Reply::no_content())
+}
+
+/// `POST /snapshots/{uuid}/action/?do=clone` -> 202 `{"objects": [new drive]}` in `cloning_dst`.
+pub(crate) fn action(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
+    match ctx.req.param("do") {
+        None => Err(ApiError::validation("do", "The action parameter do is required")),
+        Some("clone") => clone(state, ctx, id),
+        Some(other) => Err(ApiError::validation(
+            "do",
+            format!("Unsupported snapshot action {other:?} (the emulator supports clone)"),
+        )),
+    }
+}
+
+/// A new drive holding the snapshot's data, owned by the caller. Overrides as for a drive clone:
+/// `name` (default: the snapshot's name), `media` and `storage_type` (default: the source drive's),
+/// `size` (default: the source drive's; never smaller), `meta`, `allow_multimount`. The snapshot must be
+/// `available` (403 otherwise); it and its drive keep their states.
+fn clone(state: &mut State, ctx: &Ctx<'_>, id: &str) -> Result<Reply, ApiError> {
+    check_owned(state.snapshots.get(id), id, ctx, "CLONE")?;
+    let o = body::object(ctx.req.body)?;
+    let snap = state.snapshots.get(id).ok_or_else(|| ApiError::notexist(id))?;
+    if snap.ready_at.is_some() {
+        return Err(ApiError::permission(format!(
+            "Cannot clone snapshot {id} while it is creating"
+        )));
+    }
+    // Deleting a drive deletes its snapshots, so the source drive exists while the snapshot does.
+    let src = state
+        .drives
+        .get(&snap.drive)
+        .ok_or_else(|| ApiError::notexist(id))?;
+    let name = body::opt_str(&o, "name")?.unwrap_or_else(|| snap.name.clone());
+    let media = body::opt_str(&o, "media")?.unwrap_or_else(|| src.media.clone());
+    check_media(&media)?;
+    let storage_type = body::opt_str(&o, "storage_type")?.unwrap_or_else(|| src.storage_type.clone());
+    let size = body::opt_u64(&o, "size")?.unwrap_or(src.size);
+    if size < src.size {
+        return Err(ApiError::validation(
+            "size",
+            format!(
+                "A clone must be at least as large as the snapshot's source drive ({} bytes)",
+                src.size
+            ),
+        ));
+    }
+    check_size(&storage_type, size)?;
+    let allow_multimount = body::opt_bool(&o, "allow_multimount")?.unwrap_or(false);
+    let meta = body::opt_meta(&o, "meta")?.unwrap_or_default();
+    let drive = Drive {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        loc: ctx.loc.to_owned(),
+        owner: ctx.user.clone(),
+        seq: state.next_seq(),
+        name,
+        size,
+        media,
+        storage_type,
+        allow_multimount,
+        meta,
+        tags: Vec::new(),
+        phase: DrivePhase::CloningDst(ctx.now + ctx.cfg.clone_delay),
+        detaching: Vec::new(),
+    };
+    let out = render::drive(state, &drive);
+    state.drives.insert(drive.uuid.clone(), drive);
+    Ok(Reply::json(StatusCode::ACCEPTED, json!({"objects": [out]})))
 }
