@@ -14,7 +14,7 @@ use std::{
 use async_trait::async_trait;
 use cs_api::{
     Client, ClientOptions, CountingObserver, DriveStatus, Endpoints, Error, ListFilter, NewDrive,
-    NewSnapshot, Outcome, ServerStatus, SnapshotStatus,
+    NewSnapshot, Outcome, ServerStatus, SnapshotCloneRequest, SnapshotStatus, StorageType,
 };
 use cs_auth::{
     ApiHost, Credentials, CredentialsProvider, Grant, SharedProvider, StaticTokenProvider,
@@ -845,6 +845,133 @@ async fn drives_create_update_clone_and_snapshots() {
             .is_not_found()
     );
     assert!(s.client.list_snapshots(None).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn clone_snapshot_makes_a_drive_of_at_least_the_source_size() {
+    let config = Config {
+        snapshot_delay: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let s = setup_with(config, |o| o).await;
+    let source = s.emu.add_drive(
+        "zrh",
+        EMAIL,
+        DriveSeed {
+            name: "data".into(),
+            size: 2 * GIB,
+            storage_type: "nvme".into(),
+            ..DriveSeed::default()
+        },
+    );
+    let snap = s
+        .client
+        .create_snapshot(&NewSnapshot {
+            drive: source.clone(),
+            name: "nightly".into(),
+            meta: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(snap.status, SnapshotStatus::Creating);
+    // Not available yet: refused in the current state.
+    let e = s
+        .client
+        .clone_snapshot(&snap.uuid, &SnapshotCloneRequest::new("too-early", 2 * GIB))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e}");
+    assert!(e.to_string().contains("creating"), "{e}");
+    let mut available = false;
+    for _ in 0..100 {
+        if s.client.get_snapshot(&snap.uuid).await.unwrap().status == SnapshotStatus::Available {
+            available = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(available);
+
+    // Smaller than the source drive: a 400 naming `size`, nothing created.
+    let e = s
+        .client
+        .clone_snapshot(&snap.uuid, &SnapshotCloneRequest::new("too-small", GIB))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::BadRequest(_)), "{e}");
+    assert_eq!(
+        e.api_failure().and_then(|f| f.error_point.as_deref()),
+        Some("size")
+    );
+    assert_eq!(s.client.list_drives(&ListFilter::all()).await.unwrap().len(), 1);
+
+    let request = SnapshotCloneRequest {
+        meta: [("csi_source_snapshot", snap.uuid.as_str())]
+            .into_iter()
+            .collect(),
+        ..SnapshotCloneRequest::new("restored", 3 * GIB)
+    };
+    let drive = s.client.clone_snapshot(&snap.uuid, &request).await.unwrap();
+    assert_eq!(drive.status, DriveStatus::CloningDst);
+    assert_eq!((drive.name.as_str(), drive.size), ("restored", 3 * GIB));
+    assert_eq!(drive.storage_type, Some(StorageType::Nvme), "inherited");
+    assert_eq!(
+        drive.meta.get("csi_source_snapshot").map(String::as_str),
+        Some(snap.uuid.as_str())
+    );
+    assert_ne!(drive.uuid, source);
+    let ready = s
+        .client
+        .wait_for_drive_status(&drive.uuid, DriveStatus::Unmounted, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(ready.size, 3 * GIB);
+    // Exactly the source size is fine.
+    let same = s
+        .client
+        .clone_snapshot(&snap.uuid, &SnapshotCloneRequest::new("same-size", 2 * GIB))
+        .await
+        .unwrap();
+    assert_eq!(same.size, 2 * GIB);
+
+    // Unknown and foreign snapshots.
+    let e = s
+        .client
+        .clone_snapshot(
+            "11111111-2222-4333-8444-555555555555",
+            &SnapshotCloneRequest::new("x", GIB),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    s.emu.add_user("other@example.com", "other-pw");
+    let other = Client::new(
+        endpoints(&s.emu),
+        Arc::new(UsernamePasswordProvider::new("other@example.com", SecretString::from("other-pw")).unwrap()),
+        fast_options(Arc::new(CountingObserver::new())),
+    )
+    .unwrap();
+    let e = other
+        .clone_snapshot(&snap.uuid, &SnapshotCloneRequest::new("stolen", 2 * GIB))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e}");
+    assert_eq!(e.error_type(), Some("permission"));
+
+    // Bad arguments are refused before any request.
+    let route = "POST /api/2.0/snapshots/{uuid}/action/";
+    let before = s.emu.count(route);
+    for (uuid, request) in [
+        ("", SnapshotCloneRequest::new("x", GIB)),
+        (snap.uuid.as_str(), SnapshotCloneRequest::new("", GIB)),
+        (snap.uuid.as_str(), SnapshotCloneRequest::new("x", 0)),
+    ] {
+        let e = s.client.clone_snapshot(uuid, &request).await.unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+    }
+    assert_eq!(s.emu.count(route), before);
+    // Every clone was one POST, none retried.
+    assert_eq!(s.emu.count(route), 6);
 }
 
 #[tokio::test]

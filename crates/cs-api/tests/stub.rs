@@ -165,3 +165,34 @@ async fn a_204_labelled_text_html_is_not_parsed() {
     client(&url, quick()).delete_snapshot("sn1").await.unwrap();
     assert_eq!(served.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_snapshot_clone_answered_with_a_bare_drive_object_is_decoded() {
+    let bare = r#"{"uuid":"d-new","name":"restored","size":2147483648,"media":"disk","status":"cloning_dst",
+                   "storage_type":"dssd","meta":{"csi_source_snapshot":"sn1"},"mounted_on":[],"jobs":[]}"#;
+    let enveloped = format!(r#"{{"objects":[{bare}]}}"#);
+    let (url, served) = stub(vec![
+        response("202 ACCEPTED", &["Content-Type: application/json"], bare),
+        response("202 ACCEPTED", &["Content-Type: application/json"], &enveloped),
+        response(
+            "202 ACCEPTED",
+            &["Content-Type: application/json"],
+            r#"{"objects":[]}"#,
+        ),
+    ])
+    .await;
+    let c = client(&url, quick());
+    let request = cs_api::SnapshotCloneRequest::new("restored", 2 << 30);
+    for _ in 0..2 {
+        let d = c.clone_snapshot("sn1", &request).await.unwrap();
+        assert_eq!((d.uuid.as_str(), d.size), ("d-new", 2 << 30));
+        assert_eq!(d.status, cs_api::DriveStatus::CloningDst);
+        assert_eq!(d.meta.get("csi_source_snapshot").map(String::as_str), Some("sn1"));
+    }
+    let e = c.clone_snapshot("sn1", &request).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Decode { .. }),
+        "an empty envelope is no drive: {e}"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 3);
+}

@@ -20,4 +20,4 @@ pub use server::{
     DevChannel, DriveDevice, InterfaceType, IpConf, IpConfMode, Nic, NicRuntime, RuntimeAddress, Server,
     ServerDrive, ServerRuntime, ServerStatus, ServerSummary,
 };
-pub use snapshot::{NewSnapshot, Snapshot, SnapshotStatus};
+pub use snapshot::{NewSnapshot, Snapshot, SnapshotCloneRequest, SnapshotStatus};
