@@ -33,6 +33,11 @@ demo:
 bench:
 	@echo "make bench: no benchmark exists yet (issue 10 adds them)"; exit 1
 
+## Release builds of the shipped binaries (what bins/Dockerfile packages), each run with --version.
+release:
+	$(CARGO) build --release -p ccm -p csi-controller -p cs-emulator
+	@for bin in ccm csi-controller cs-emulator; do target/release/$$bin --version || exit 1; done
+
 kube-start:
 	hack/local-kube.sh start
 kube-stop:
