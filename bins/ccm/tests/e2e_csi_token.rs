@@ -30,7 +30,7 @@ async fn e2e_csi_token_fresh_restored_and_kept_through_issuer_outage() {
     env.register("csi-node-1", None, None).await;
     let ns = testkit::unique_name("csi");
     let secrets: Api<Secret> = Api::namespaced(env.client.clone(), &ns);
-    let _ccm = env.spawn_ccm(&[
+    let ccm = env.spawn_ccm(&[
         "--csi-token-enabled",
         "--csi-token-create-namespace",
         "--csi-token-namespace",
@@ -151,4 +151,13 @@ async fn e2e_csi_token_fresh_restored_and_kept_through_issuer_outage() {
     .await;
     // The node stayed initialized throughout.
     assert!(!has_taint(&env.node("csi-node-1").await.unwrap(), UNINITIALIZED));
+
+    // No token the Secret ever held, and not the client secret, appears in output, metrics or events.
+    tokens.insert(field(
+        &secrets.get("cloudsigma-token").await.unwrap(),
+        "access_token",
+    ));
+    let mut secret_values: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    secret_values.push(CLIENT_SECRET);
+    ccm.assert_no_secrets(&env.client, &secret_values).await;
 }

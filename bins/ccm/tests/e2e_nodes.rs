@@ -122,6 +122,45 @@ async fn e2e_ccm_initializes_nodes_and_reports_blocked_ones() {
         || async { env.node("ghost").await.filter(|n| !has_taint(n, UNINITIALIZED)) },
     )
     .await;
+    ccm.assert_no_secrets(&env.client, &[CLIENT_SECRET, PASSWORD])
+        .await;
+}
+
+/// Impersonation failing at the OAuth step with legacy credentials configured: the fallback serves the
+/// legacy account (on the regular host), nodes initialize, and neither secret leaks.
+#[tokio::test]
+async fn e2e_ccm_falls_back_to_legacy_when_oauth_is_down() {
+    let env = env().await;
+    env.server("fb-1", Ipv4Addr::new(203, 0, 113, 90));
+    env.register("fb-1", None, None).await;
+    env.emulator.inject(Fault {
+        route: RouteMatch::path_contains("/oauth/"),
+        method: None,
+        action: FaultAction::Status {
+            status: 503,
+            error_type: None,
+            delay: Duration::ZERO,
+        },
+        times: None,
+    });
+    let ccm = env.spawn_ccm(&["--username", USER, "--password", PASSWORD]);
+    wait_for(
+        Duration::from_secs(60),
+        "initialized through the legacy fallback",
+        || async { env.node("fb-1").await.filter(|n| !has_taint(n, UNINITIALIZED)) },
+    )
+    .await;
+    assert!(
+        env.emulator.count("GET /api/2.0/servers/detail/") >= 1,
+        "legacy calls go to the regular host"
+    );
+    assert!(
+        ccm.metric("cloudsigma_auth_credentials_served_total{path=\"secondary\"}")
+            .await
+            >= 1.0
+    );
+    ccm.assert_no_secrets(&env.client, &[CLIENT_SECRET, PASSWORD])
+        .await;
 }
 
 #[tokio::test]

@@ -215,6 +215,30 @@ impl Ccm {
             .unwrap_or(0.0)
     }
 
+    /// Asserts that none of `secrets` appears in the ccm's output (debug level), its metrics, or the
+    /// Events of the tenant cluster.
+    pub async fn assert_no_secrets(&self, client: &kube::Client, secrets: &[&str]) {
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::all(client.clone());
+        let events = serde_json::to_string(&events.list(&Default::default()).await.unwrap()).unwrap();
+        let new_events: Api<k8s_openapi::api::events::v1::Event> = Api::all(client.clone());
+        let new_events = serde_json::to_string(&new_events.list(&Default::default()).await.unwrap()).unwrap();
+        let (logs, metrics) = (self.logs(), self.metrics().await);
+        assert!(logs.contains("DEBUG"), "the scan needs debug-level output");
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            for (what, text) in [
+                ("output", &logs),
+                ("metrics", &metrics),
+                ("events", &events),
+                ("events.k8s.io", &new_events),
+            ] {
+                assert!(
+                    !text.contains(secret),
+                    "a secret value appeared in the ccm's {what}"
+                );
+            }
+        }
+    }
+
     pub async fn ready(&self) -> bool {
         matches!(reqwest::get(format!("http://127.0.0.1:{}/readyz", self.health_port)).await,
                  Ok(r) if r.status().is_success())
