@@ -1,0 +1,668 @@
+//! Figures as Markdown tables (printed, and written into docs/performance.md), with the floors, the
+//! ratios and the goals.
+
+use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
+
+use crate::{
+    fleet::{ROUTE_GET, ROUTE_IMPERSONATE, ROUTE_LIST, ROUTE_TOKEN},
+    scenario::{Figures, Phase},
+    stats,
+};
+
+/// The page size the CloudSigma API uses when a list call names none.
+pub const API_DEFAULT_PAGE: u64 = 20;
+/// The Go implementation's loop period.
+pub const GO_LOOP: Duration = Duration::from_secs(30);
+/// The ccm's default `--node-status-update-frequency`.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+/// Goal: CloudSigma requests at most this many times the floor.
+pub const GOAL_CLOUD_RATIO: f64 = 1.2;
+/// Goal: wall time at most this many times the write floor (at N = 1000).
+pub const GOAL_WALL_RATIO: f64 = 1.5;
+/// Goal: peak RSS below this (at N = 1000), bytes.
+pub const GOAL_RSS: u64 = 30 << 20;
+/// The N the wall-time and memory goals are stated for.
+pub const GOAL_N: usize = 1000;
+
+/// The machine the run was made on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Machine {
+    /// CPU model (`/proc/cpuinfo`).
+    pub cpu: String,
+    /// Logical CPUs available.
+    pub cpus: usize,
+    /// Memory (`MemTotal`), bytes.
+    pub memory: u64,
+    /// Kernel release.
+    pub kernel: String,
+    /// 1-minute load average when the run started.
+    pub load_at_start: String,
+}
+
+impl Machine {
+    /// Reads `/proc` (missing facts stay empty).
+    pub fn detect() -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpuinfo = read("/proc/cpuinfo");
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
+            .unwrap_or_default();
+        let memory = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024);
+        Self {
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(0, usize::from),
+            memory,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+            load_at_start: read("/proc/loadavg")
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// Facts about the whole run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunInfo {
+    /// The command that produced the figures.
+    pub command: String,
+    /// When it finished (UTC, RFC 3339).
+    pub date: String,
+    /// The machine.
+    pub machine: Machine,
+    /// Seconds the optimized build took, when the wrapper measured it.
+    pub build_seconds: Option<f64>,
+    /// Seconds the measurements took (control plane start excluded).
+    pub run_seconds: f64,
+    /// The cargo profile of the ccm binary.
+    pub profile: String,
+}
+
+/// One goal and whether it was met.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Goal {
+    /// What is measured.
+    pub what: String,
+    /// The measured value with its floor.
+    pub value: String,
+    /// The goal.
+    pub target: String,
+    /// `Some(true)` met, `Some(false)` missed, `None` informational (the goal is stated for another N).
+    pub met: Option<bool>,
+}
+
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "(info)",
+    }
+}
+
+/// CloudSigma API 2.0 requests (authentication endpoints excluded).
+pub fn api_requests(routes: &BTreeMap<String, u64>) -> u64 {
+    routes
+        .iter()
+        .filter(|(k, _)| k.contains("/api/2.0/"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn routes_text(routes: &BTreeMap<String, u64>) -> String {
+    let api: Vec<String> = routes
+        .iter()
+        .filter(|(k, _)| k.contains("/api/2.0/"))
+        .map(|(k, v)| format!("`{k}` {v}"))
+        .collect();
+    if api.is_empty() {
+        "none".into()
+    } else {
+        api.join(", ")
+    }
+}
+
+fn secs(d: f64) -> String {
+    format!("{d:.2} s")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
+fn opt_secs(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |s| format!("{:.3} s", s))
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::INFINITY }
+}
+
+/// Kubernetes writes the ccm made in a phase according to the apiserver (nodes and events).
+pub fn kube_writes(p: &Phase) -> u64 {
+    p.kube.writes("nodes") + p.kube.writes("events")
+}
+
+/// The goals for one N.
+pub fn goals(f: &Figures) -> Vec<Goal> {
+    let n = f.settings.nodes;
+    let floor_calls = stats::list_calls(n as u64, f.settings.page_size);
+    let mut out = Vec::new();
+    for p in &f.phases {
+        let api = api_requests(&p.cloud);
+        let r = ratio(api as f64, floor_calls as f64);
+        out.push(Goal {
+            what: format!("CloudSigma requests, {}", p.name),
+            value: format!("{api} vs floor {floor_calls} ({r:.2}x)"),
+            target: format!("<= {GOAL_CLOUD_RATIO}x floor"),
+            met: Some(r <= GOAL_CLOUD_RATIO),
+        });
+    }
+    let imp = f.cloud_total.get(ROUTE_IMPERSONATE).copied().unwrap_or(0);
+    out.push(Goal {
+        what: "Impersonation requests, whole run (shorter than one token lifetime)".into(),
+        value: imp.to_string(),
+        target: "1 per user-region per token lifetime".into(),
+        met: Some(imp == 1),
+    });
+    for p in &f.phases {
+        let w = kube_writes(p);
+        let (target, met) = if p.name == "init" {
+            (format!("2 per node = {}", 2 * n), w == 2 * n as u64)
+        } else if p.name.starts_with("unchanged") {
+            ("0".to_owned(), w == 0)
+        } else {
+            (
+                format!("1 per changed node = {}", p.expected_writes),
+                w == p.expected_writes,
+            )
+        };
+        out.push(Goal {
+            what: format!("Kubernetes writes, {}", p.name),
+            value: w.to_string(),
+            target,
+            met: Some(met),
+        });
+    }
+    let at_goal_n = (n == GOAL_N).then_some(());
+    let wall = ratio(f.ccm_wall.as_secs_f64(), f.floor.elapsed.as_secs_f64());
+    out.push(Goal {
+        what: "Wall time, ccm start to all Nodes initialized".into(),
+        value: format!(
+            "{} vs floor {} ({wall:.2}x)",
+            secs(f.ccm_wall.as_secs_f64()),
+            secs(f.floor.elapsed.as_secs_f64())
+        ),
+        target: format!("<= {GOAL_WALL_RATIO}x floor at N = {GOAL_N}"),
+        met: at_goal_n.map(|()| wall <= GOAL_WALL_RATIO),
+    });
+    out.push(Goal {
+        what: "ccm peak RSS".into(),
+        value: mib(f.usage_end.peak_rss),
+        target: format!("< {} at N = {GOAL_N}", mib(GOAL_RSS)),
+        met: at_goal_n.map(|()| f.usage_end.peak_rss < GOAL_RSS),
+    });
+    out.push(Goal {
+        what: "Final state of every Node (providerID, labels, addresses, no taint)".into(),
+        value: if f.problems.is_empty() {
+            format!("{n}/{n} right")
+        } else {
+            format!("{} problems, first: {}", f.problems.len(), f.problems[0])
+        },
+        target: "all right".into(),
+        met: Some(f.problems.is_empty()),
+    });
+    out
+}
+
+/// The Markdown section for one N.
+pub fn render_figures(f: &Figures) -> String {
+    let n = f.settings.nodes as u64;
+    let page = f.settings.page_size;
+    let period = f.settings.period.as_secs_f64();
+    let floor_calls = stats::list_calls(n, page);
+    let floor_default = stats::list_calls(n, API_DEFAULT_PAGE);
+    let mut s = String::new();
+    let _ = writeln!(s, "### N = {n}\n");
+    let _ = writeln!(
+        s,
+        "{n} servers, {n} Nodes ({} with a providerID, {} with `provided-node-ip`), refresh period {period:.0} s, \
+         `--concurrent-node-syncs {}`, {} addresses changed in the last period.\n",
+        n.div_ceil(2),
+        n.div_ceil(10),
+        f.settings.concurrency,
+        f.changed
+    );
+
+    let _ = writeln!(s, "**Goals**\n");
+    let _ = writeln!(s, "| figure | measured | goal | |\n|---|---|---|---|");
+    for g in goals(f) {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            g.what,
+            g.value,
+            g.target,
+            verdict(g.met)
+        );
+    }
+
+    let _ = writeln!(s, "\n**CloudSigma requests by route** (emulator counters)\n");
+    let _ = writeln!(
+        s,
+        "| phase | ccm: API 2.0 requests by route | total | floor, page {page} | ratio | floor, API default page {API_DEFAULT_PAGE} | Go per-node pattern |\n|---|---|---|---|---|---|---|"
+    );
+    for p in &f.phases {
+        let api = api_requests(&p.cloud);
+        let go = if p.name == "init" {
+            format!("{} (one loop: {n} GET + {n} IP lists)", 2 * n)
+        } else {
+            let loops = period / GO_LOOP.as_secs_f64();
+            format!("{:.0} ({loops:.2} loops of 2N)", 2.0 * n as f64 * loops)
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {api} | {floor_calls} | {:.2} | {floor_default} | {go} |",
+            p.name,
+            routes_text(&p.cloud),
+            ratio(api as f64, floor_calls as f64),
+        );
+    }
+    let per_default = DEFAULT_REFRESH.as_secs_f64() / GO_LOOP.as_secs_f64();
+    let steady = f
+        .phases
+        .iter()
+        .filter(|p| p.name.starts_with("unchanged"))
+        .map(|p| api_requests(&p.cloud))
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        s,
+        "\nSteady state per default 5-minute refresh period: ccm {steady} request(s) (one listing; no per-node \
+         GET); the Go implementation's 30 s loop makes {:.0} in the same 5 minutes (2N per loop, counting each \
+         account-wide IP list as one call; more if it pages). Single-server GETs (`{ROUTE_GET}`) over the run: {}.",
+        2.0 * n as f64 * per_default,
+        f.cloud_total.get(ROUTE_GET).copied().unwrap_or(0),
+    );
+    let _ = writeln!(
+        s,
+        "Authentication over the run: `{ROUTE_IMPERSONATE}` {}, `{ROUTE_TOKEN}` {} (client credentials + UMA \
+         ticket for that one impersonation); floor 1 impersonation per token lifetime (900 s, longer than the run).",
+        f.cloud_total.get(ROUTE_IMPERSONATE).copied().unwrap_or(0),
+        f.cloud_total.get(ROUTE_TOKEN).copied().unwrap_or(0),
+    );
+    let _ = ROUTE_LIST;
+
+    let _ = writeln!(
+        s,
+        "\n**Kubernetes requests** (apiserver `apiserver_request_total`, nodes and events; ccm `cloudsigma_ccm_node_writes_total`)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| phase | length | writes (apiserver) | floor | ccm metric: status / update / delete | all node and event requests (verb resource code: count) | ccm CPU |\n|---|---|---|---|---|---|---|"
+    );
+    for p in &f.phases {
+        let w = |k: &str| p.ccm_writes.get(k).copied().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} / {} / {} | {} | {} |",
+            p.name,
+            secs(p.duration.as_secs_f64()),
+            kube_writes(p),
+            p.expected_writes,
+            w("status"),
+            w("update"),
+            w("delete"),
+            p.kube.summary(),
+            secs(p.cpu_seconds),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "| floor client | {} | {} | {} | - | {} | - |",
+        secs(f.floor.elapsed.as_secs_f64()),
+        f.floor_kube.writes("nodes") + f.floor_kube.writes("events"),
+        2 * n,
+        f.floor_kube.summary()
+    );
+
+    let t = &f.timeline;
+    let wall = f.ccm_wall.as_secs_f64();
+    let floor = f.floor.elapsed.as_secs_f64();
+    let _ = writeln!(
+        s,
+        "\n**Wall time** (seconds after the ccm process was spawned, from its JSON log)\n"
+    );
+    let _ = writeln!(s, "| step | at | took |\n|---|---|---|");
+    let steps = [
+        (
+            "process start, flags, kube client, metrics endpoint (`ccm starting`)",
+            t.starting,
+        ),
+        (
+            "impersonation (2 OAuth + 1 impersonate) and the first server listing (`CloudSigma reachable`)",
+            t.reachable,
+        ),
+        ("controllers built (`node controllers started`)", t.controllers),
+        ("Node watch list and the first Node initialized", t.first_init),
+        ("the last Node initialized", t.last_init),
+    ];
+    let mut prev = 0.0;
+    for (what, at) in steps {
+        match at {
+            Some(at) => {
+                let _ = writeln!(s, "| {what} | {} | {} |", secs(at), secs(at - prev));
+                prev = at;
+            }
+            None => {
+                let _ = writeln!(s, "| {what} | n/a | n/a |");
+            }
+        }
+    }
+    let from_ctrl = t.controllers.map(|c| wall - c);
+    let _ = writeln!(
+        s,
+        "\nccm start to all Nodes initialized: **{}**; write floor (same {} writes, {} in flight, same apiserver, \
+         same run): **{}**; ratio **{:.2}x**. From `node controllers started` to the last Node: {} ({}x the floor); \
+         the difference is the constant start-up cost above.",
+        secs(wall),
+        2 * n,
+        f.settings.concurrency,
+        secs(floor),
+        ratio(wall, floor),
+        from_ctrl.map_or_else(|| "n/a".into(), secs),
+        from_ctrl.map_or_else(|| "n/a".into(), |c| format!("{:.2}", ratio(c, floor))),
+    );
+
+    let exact50 = stats::percentile(&t.init_seconds, 0.5);
+    let exact99 = stats::percentile(&t.init_seconds, 0.99);
+    let _ = writeln!(s, "\n**Resources and latency**\n");
+    let _ = writeln!(s, "| figure | value |\n|---|---|");
+    let _ = writeln!(
+        s,
+        "| ccm peak RSS (VmHWM) at the end | {} |",
+        mib(f.usage_end.peak_rss)
+    );
+    let _ = writeln!(
+        s,
+        "| ccm RSS when all Nodes were initialized / at the end | {} / {} |",
+        mib(f.usage_init.rss),
+        mib(f.usage_end.rss)
+    );
+    let _ = writeln!(
+        s,
+        "| ccm CPU seconds to all Nodes initialized / whole run | {} / {} |",
+        secs(f.usage_init.cpu_seconds),
+        secs(f.usage_end.cpu_seconds)
+    );
+    let _ = writeln!(
+        s,
+        "| taint seen to taint removed, p50 / p99 (histogram `cloudsigma_ccm_node_initialization_seconds`, interpolated in its x2 buckets) | {} / {} |",
+        opt_secs(f.latency_histogram.0),
+        opt_secs(f.latency_histogram.1)
+    );
+    let _ = writeln!(
+        s,
+        "| the same from the {} `node initialized` log lines (exact) | {} / {} |",
+        t.init_seconds.len(),
+        opt_secs(exact50),
+        opt_secs(exact99)
+    );
+    let _ = writeln!(
+        s,
+        "| ccm log warnings / errors | {} / {}{} |",
+        t.warnings,
+        t.errors,
+        t.first_problem
+            .as_deref()
+            .map_or_else(String::new, |m| format!(" (first: {m})"))
+    );
+    let _ = writeln!(
+        s,
+        "| setup: registering the 2N kubelet-style Nodes ({} in flight) | {} |",
+        f.settings.concurrency,
+        secs(f.registration.as_secs_f64())
+    );
+    s
+}
+
+/// The whole report: run facts, then one section per N.
+pub fn render(info: &RunInfo, figures: &[Figures]) -> String {
+    let m = &info.machine;
+    let mut s = String::new();
+    let _ = writeln!(s, "Produced by `{}` on {}.\n", info.command, info.date);
+    let _ = writeln!(
+        s,
+        "Machine: {} logical CPUs ({}), {} memory, Linux {}; 1-minute load average at the start {}. \
+         ccm built with the `{}` profile{}; measurements took {}.\n",
+        m.cpus,
+        if m.cpu.is_empty() { "unknown model" } else { &m.cpu },
+        mib(m.memory),
+        m.kernel,
+        m.load_at_start,
+        info.profile,
+        info.build_seconds
+            .map_or_else(String::new, |b| format!(" (build {})", secs(b))),
+        secs(info.run_seconds),
+    );
+    let _ = writeln!(
+        s,
+        "| N | CloudSigma (worst phase / floor) | Kubernetes writes: init / unchanged 1 / unchanged 2 / changed | wall / floor | peak RSS | p50 / p99 init latency | goals missed |\n|---|---|---|---|---|---|---|"
+    );
+    for f in figures {
+        let floor_calls = stats::list_calls(f.settings.nodes as u64, f.settings.page_size) as f64;
+        let worst = f
+            .phases
+            .iter()
+            .map(|p| ratio(api_requests(&p.cloud) as f64, floor_calls))
+            .fold(0.0, f64::max);
+        let w: Vec<String> = f.phases.iter().map(|p| kube_writes(p).to_string()).collect();
+        let missed: Vec<String> = goals(f)
+            .into_iter()
+            .filter(|g| g.met == Some(false))
+            .map(|g| g.what)
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {worst:.2}x | {} | {:.2}x | {} | {} / {} | {} |",
+            f.settings.nodes,
+            w.join(" / "),
+            ratio(f.ccm_wall.as_secs_f64(), f.floor.elapsed.as_secs_f64()),
+            mib(f.usage_end.peak_rss),
+            opt_secs(f.latency_histogram.0),
+            opt_secs(f.latency_histogram.1),
+            if missed.is_empty() {
+                "none".into()
+            } else {
+                missed.join("; ")
+            },
+        );
+    }
+    for f in figures {
+        let _ = writeln!(s);
+        s.push_str(&render_figures(f));
+    }
+    s
+}
+
+/// Markers around the generated part of docs/performance.md.
+pub const BEGIN_MARKER: &str = "<!-- BEGIN make bench output -->";
+/// See [`BEGIN_MARKER`].
+pub const END_MARKER: &str = "<!-- END make bench output -->";
+
+/// `doc` with the text between the markers replaced by `generated`; `None` when the markers are
+/// missing or out of order.
+pub fn splice(doc: &str, generated: &str) -> Option<String> {
+    let begin = doc.find(BEGIN_MARKER)? + BEGIN_MARKER.len();
+    let end = doc[begin..].find(END_MARKER)? + begin;
+    Some(format!(
+        "{}\n\n{}\n{}",
+        &doc[..begin],
+        generated.trim_end(),
+        &doc[end..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::{
+        apiserver::RequestCounts, ccm::Timeline, floor::Floor, procstat::Usage, prom::Samples,
+        scenario::Settings,
+    };
+
+    fn counts(text: &str) -> RequestCounts {
+        RequestCounts::from_samples(&Samples::parse("t", text).unwrap(), &["nodes", "events"])
+    }
+
+    fn line(verb: &str, sub: &str, code: u16, v: u64) -> String {
+        format!(
+            "apiserver_request_total{{code=\"{code}\",resource=\"nodes\",subresource=\"{sub}\",verb=\"{verb}\"}} {v}\n"
+        )
+    }
+
+    fn figures(n: usize, lists_init: u64, unchanged_writes: u64, wall: f64, rss_mib: u64) -> Figures {
+        let phase = |name: &str, lists: u64, kube: String, expected: u64| Phase {
+            name: name.into(),
+            cloud: [(ROUTE_LIST.to_owned(), lists)].into_iter().collect(),
+            kube: counts(&kube),
+            ccm_writes: BTreeMap::new(),
+            expected_writes: expected,
+            cpu_seconds: 0.1,
+            duration: Duration::from_secs(20),
+        };
+        let n64 = n as u64;
+        let usage = Usage {
+            peak_rss: rss_mib << 20,
+            rss: rss_mib << 20,
+            cpu_seconds: 1.0,
+        };
+        Figures {
+            settings: Settings {
+                nodes: n,
+                period: Duration::from_secs(20),
+                concurrency: 16,
+                page_size: 100,
+                change_percent: 1.0,
+                ccm_bin: PathBuf::from("ccm"),
+                kubeconfig: PathBuf::from("kubeconfig"),
+                log_dir: PathBuf::from("/tmp"),
+                init_timeout: Duration::from_secs(60),
+            },
+            registration: Duration::from_secs(3),
+            floor: Floor {
+                elapsed: Duration::from_secs(10),
+                writes: 2 * n64,
+            },
+            floor_kube: counts(&(line("PATCH", "status", 200, n64) + &line("PATCH", "", 200, n64))),
+            ccm_wall: Duration::from_secs_f64(wall),
+            timeline: Timeline {
+                controllers: Some(0.5),
+                init_seconds: vec![0.2, 0.4],
+                ..Timeline::default()
+            },
+            phases: vec![
+                phase(
+                    "init",
+                    lists_init,
+                    line("PATCH", "status", 200, n64) + &line("PATCH", "", 200, n64),
+                    2 * n64,
+                ),
+                phase(
+                    "unchanged period 1",
+                    n64 / 100,
+                    line("PATCH", "status", 200, unchanged_writes),
+                    0,
+                ),
+                phase("unchanged period 2", n64 / 100, String::new(), 0),
+                phase(
+                    "1% changed period",
+                    n64 / 100,
+                    line("PATCH", "status", 200, n64 / 100),
+                    n64 / 100,
+                ),
+            ],
+            cloud_total: [(ROUTE_IMPERSONATE.to_owned(), 1), (ROUTE_TOKEN.to_owned(), 2)]
+                .into_iter()
+                .collect(),
+            changed: n / 100,
+            latency_histogram: (Some(0.3), Some(0.9)),
+            usage_init: usage,
+            usage_end: usage,
+            problems: vec![],
+        }
+    }
+
+    fn met(f: &Figures, what: &str) -> Option<bool> {
+        goals(f)
+            .into_iter()
+            .find(|g| g.what.starts_with(what))
+            .unwrap_or_else(|| panic!("no goal {what}"))
+            .met
+    }
+
+    #[test]
+    fn all_goals_met_at_the_floor() {
+        let f = figures(1000, 10, 0, 14.0, 20);
+        let missed: Vec<_> = goals(&f).into_iter().filter(|g| g.met == Some(false)).collect();
+        assert!(missed.is_empty(), "{missed:?}");
+        let text = render(&RunInfo::default(), &[f]);
+        assert!(
+            text.contains("| 1000 | 1.00x | 2000 / 0 / 0 / 10 | 1.40x | 20.0 MiB |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| init | `GET /direct/api/2.0/servers/detail/` 10 | 10 | 10 | 1.00 | 50 | 2000 (one loop"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("| 20.0 MiB | 0.300 s / 0.900 s | none |"), "{text}");
+    }
+
+    #[test]
+    fn each_missed_goal_is_reported() {
+        let f = figures(1000, 13, 5, 16.0, 31);
+        assert_eq!(met(&f, "CloudSigma requests, init"), Some(false));
+        assert_eq!(met(&f, "CloudSigma requests, unchanged period 1"), Some(true));
+        assert_eq!(met(&f, "Kubernetes writes, unchanged period 1"), Some(false));
+        assert_eq!(met(&f, "Kubernetes writes, unchanged period 2"), Some(true));
+        assert_eq!(met(&f, "Wall time"), Some(false));
+        assert_eq!(met(&f, "ccm peak RSS"), Some(false));
+        let text = render(&RunInfo::default(), &[f]);
+        assert!(
+            text.contains(
+                "| CloudSigma requests, init | 13 vs floor 10 (1.30x) | <= 1.2x floor | **missed** |"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn wall_and_memory_goals_are_informational_below_1000_nodes() {
+        let f = figures(100, 1, 0, 30.0, 40);
+        assert_eq!(met(&f, "Wall time"), None);
+        assert_eq!(met(&f, "ccm peak RSS"), None);
+        assert_eq!(met(&f, "CloudSigma requests, init"), Some(true));
+    }
+
+    #[test]
+    fn splice_replaces_only_the_generated_part() {
+        let doc = format!("# Title\nprose\n{BEGIN_MARKER}\nold\n{END_MARKER}\nmore prose\n");
+        let out = splice(&doc, "new table\n").unwrap();
+        assert_eq!(
+            out,
+            format!("# Title\nprose\n{BEGIN_MARKER}\n\nnew table\n{END_MARKER}\nmore prose\n")
+        );
+        assert_eq!(splice("# no markers", "x"), None);
+        assert_eq!(splice(&format!("{END_MARKER} {BEGIN_MARKER}"), "x"), None);
+    }
+}

@@ -1,0 +1,396 @@
+//! One benchmark run for one N: fleet and Nodes, the write floor, the ccm through initialization, two
+//! unchanged refresh periods and one period after 1% of the addresses changed.
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::core::v1::Node;
+use kube::{Api, ResourceExt};
+
+use crate::{
+    apiserver::{self, RequestCounts},
+    ccm::{Ccm, Launch, Timeline},
+    error::{Error, Result},
+    fleet::Fleet,
+    floor::{self, Floor},
+    nodes,
+    procstat::Usage,
+    prom::Samples,
+    stats,
+};
+
+/// The apiserver resources whose requests are counted.
+pub const COUNTED_RESOURCES: [&str; 2] = ["nodes", "events"];
+/// The ccm's histogram of taint-seen to taint-removed seconds.
+pub const INIT_HISTOGRAM: &str = "cloudsigma_ccm_node_initialization_seconds";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Servers and Nodes.
+    pub nodes: usize,
+    /// The ccm's `--node-status-update-frequency` (shortened from the 5 min default).
+    pub period: Duration,
+    /// The ccm's `--concurrent-node-syncs`, also the floor client's concurrency.
+    pub concurrency: usize,
+    /// The ccm's CloudSigma page size (cs-api default: 100).
+    pub page_size: u64,
+    /// Share of servers whose address changes in the last period, percent.
+    pub change_percent: f64,
+    /// The ccm binary.
+    pub ccm_bin: PathBuf,
+    /// The tenant cluster.
+    pub kubeconfig: PathBuf,
+    /// Where ccm logs go.
+    pub log_dir: PathBuf,
+    /// Longest wait for every Node to be initialized.
+    pub init_timeout: Duration,
+}
+
+/// The counts of one phase.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Phase {
+    /// `init`, `unchanged period 1`, ...
+    pub name: String,
+    /// CloudSigma requests by emulator route.
+    pub cloud: BTreeMap<String, u64>,
+    /// Apiserver requests for [`COUNTED_RESOURCES`].
+    pub kube: RequestCounts,
+    /// The ccm's own write counters (`status`, `update`, `delete`).
+    pub ccm_writes: BTreeMap<String, u64>,
+    /// Writes the ccm must make in this phase.
+    pub expected_writes: u64,
+    /// The ccm's CPU seconds in the phase.
+    pub cpu_seconds: f64,
+    /// Length of the phase.
+    pub duration: Duration,
+}
+
+/// Everything measured for one N.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    /// The settings of the run.
+    pub settings: Settings,
+    /// Time to register the 2N kubelet-style Nodes (setup, not measured against anything).
+    pub registration: Duration,
+    /// The write floor.
+    pub floor: Floor,
+    /// Apiserver requests of the floor client.
+    pub floor_kube: RequestCounts,
+    /// Spawn of the ccm to the last Node initialized.
+    pub ccm_wall: Duration,
+    /// The ccm's log milestones.
+    pub timeline: Timeline,
+    /// Phases: init, two unchanged periods, the changed period.
+    pub phases: Vec<Phase>,
+    /// CloudSigma requests by route over the whole ccm run.
+    pub cloud_total: BTreeMap<String, u64>,
+    /// Servers whose address changed.
+    pub changed: usize,
+    /// p50 and p99 of the ccm's histogram (bucket-interpolated), seconds.
+    pub latency_histogram: (Option<f64>, Option<f64>),
+    /// Resource use when every Node was initialized.
+    pub usage_init: Usage,
+    /// Resource use at the end (before the ccm was stopped).
+    pub usage_end: Usage,
+    /// Problems found in the final state of the Nodes (empty when every Node is right).
+    pub problems: Vec<String>,
+}
+
+struct Snapshot {
+    at: Instant,
+    cloud: BTreeMap<String, u64>,
+    kube: RequestCounts,
+    ccm: Samples,
+    usage: Usage,
+}
+
+fn diff_routes(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, &v)| {
+            let d = v.saturating_sub(before.get(k).copied().unwrap_or(0));
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+fn ccm_writes(after: &Samples, before: &Samples) -> BTreeMap<String, u64> {
+    ["status", "update", "delete"]
+        .iter()
+        .map(|&kind| {
+            let m = [("kind", kind)];
+            let d = after.sum("cloudsigma_ccm_node_writes_total", &m)
+                - before.sum("cloudsigma_ccm_node_writes_total", &m);
+            (kind.to_owned(), d.max(0.0) as u64)
+        })
+        .collect()
+}
+
+fn phase(name: &str, before: &Snapshot, after: &Snapshot, expected_writes: u64) -> Phase {
+    Phase {
+        name: name.to_owned(),
+        cloud: diff_routes(&after.cloud, &before.cloud),
+        kube: after.kube.since(&before.kube),
+        ccm_writes: ccm_writes(&after.ccm, &before.ccm),
+        expected_writes,
+        cpu_seconds: after.usage.cpu_seconds - before.usage.cpu_seconds,
+        duration: after.at - before.at,
+    }
+}
+
+/// A Kubernetes client for `path`.
+pub async fn kube_client(path: &std::path::Path) -> Result<kube::Client> {
+    let err = |m: String| Error::Kubeconfig {
+        path: path.to_owned(),
+        message: m,
+    };
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| err(e.to_string()))?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| err(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| err(e.to_string()))
+}
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("ccm-bench: {}", msg.as_ref());
+}
+
+/// Runs the scenario for `settings.nodes`.
+pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> {
+    let n = settings.nodes;
+    let api: Api<Node> = Api::all(client.clone());
+    let cleanup_timeout = Duration::from_secs(120);
+    nodes::delete_all(&api, None, cleanup_timeout).await?;
+
+    log(format!("N={n}: seeding {n} servers in the emulator"));
+    let mut fleet = Fleet::start(n).await?;
+    let servers = fleet.servers().to_vec();
+
+    log(format!(
+        "N={n}: registering {n} Nodes for the ccm and {n} for the floor client"
+    ));
+    let started = Instant::now();
+    let ccm_regs = nodes::registrations(&servers, "ccm", "");
+    let floor_regs = nodes::registrations(&servers, "floor", "floor-");
+    nodes::create_all(&api, &ccm_regs, settings.concurrency).await?;
+    nodes::create_all(&api, &floor_regs, settings.concurrency).await?;
+    let registration = started.elapsed();
+
+    // The floor: the same 2N writes, on the floor's own N Nodes, before the ccm runs.
+    let by_name: BTreeMap<String, &crate::fleet::Server> =
+        servers.iter().map(|s| (format!("floor-{}", s.name), s)).collect();
+    let labels: BTreeMap<String, String> = nodes::expected_labels()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let targets = nodes::list(&api, Some("floor"))
+        .await?
+        .into_iter()
+        .filter_map(|node| {
+            let s = by_name.get(&node.name_any())?;
+            Some(floor::Target {
+                addresses: nodes::expected_addresses(&node.name_any(), s.ip),
+                labels: labels.clone(),
+                provider_id: format!("cloudsigma://{}", s.uuid),
+                node,
+            })
+        })
+        .collect::<Vec<_>>();
+    if targets.len() != n {
+        return Err(Error::Check(format!(
+            "{} floor Nodes listed, {n} registered",
+            targets.len()
+        )));
+    }
+    log(format!(
+        "N={n}: floor client: {} writes, {} in flight",
+        2 * n,
+        settings.concurrency
+    ));
+    let k_before = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
+    let floor = floor::run(&api, targets, settings.concurrency).await?;
+    let floor_kube = apiserver::scrape(client, &COUNTED_RESOURCES)
+        .await?
+        .since(&k_before);
+    nodes::delete_all(&api, Some("floor"), cleanup_timeout).await?;
+
+    // The ccm.
+    fleet.emulator().reset_log();
+    let mut args = fleet.ccm_args();
+    args.extend([
+        "--kubeconfig".to_owned(),
+        settings.kubeconfig.display().to_string(),
+        "--cluster-name".to_owned(),
+        "bench".to_owned(),
+        "--node-status-update-frequency".to_owned(),
+        format!("{}ms", settings.period.as_millis()),
+        "--concurrent-node-syncs".to_owned(),
+        settings.concurrency.to_string(),
+    ]);
+    let launch = Launch {
+        bin: settings.ccm_bin.clone(),
+        args,
+        log: settings.log_dir.join(format!("ccm-n{n}.log")),
+    };
+    let k0 = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
+    log(format!(
+        "N={n}: starting {} (log {})",
+        launch.bin.display(),
+        launch.log.display()
+    ));
+    let mut ccm = Ccm::spawn(&launch, fleet.client_secret())?;
+    let s0 = Snapshot {
+        at: ccm.spawned,
+        cloud: BTreeMap::new(),
+        kube: k0,
+        ccm: Samples::default(),
+        usage: Usage {
+            peak_rss: 0,
+            rss: 0,
+            cpu_seconds: 0.0,
+        },
+    };
+    let observed = wait_initialized(&mut ccm, n, settings.init_timeout).await?;
+    let s_init = snapshot(&ccm, &fleet, client).await?;
+    let usage_init = s_init.usage;
+    log(format!(
+        "N={n}: all Nodes initialized {:.2} s after the start; now {} refresh periods of {:?}",
+        observed.as_secs_f64(),
+        3,
+        settings.period
+    ));
+
+    // Align the windows half a period after a refresh tick, so each window holds exactly one tick.
+    let refreshes = s_init.ccm.sum(
+        "cloudsigma_ccm_node_reconciles_total",
+        &[("controller", "refresh")],
+    );
+    wait_refresh_tick(&mut ccm, refreshes, settings.period * 2 + Duration::from_secs(10)).await?;
+    let t0 = tokio::time::Instant::now() + settings.period / 2;
+    tokio::time::sleep_until(t0).await;
+    let w0 = snapshot(&ccm, &fleet, client).await?;
+    tokio::time::sleep_until(t0 + settings.period).await;
+    let w1 = snapshot(&ccm, &fleet, client).await?;
+    tokio::time::sleep_until(t0 + settings.period * 2).await;
+    let w2 = snapshot(&ccm, &fleet, client).await?;
+    let change = ((n as f64) * settings.change_percent / 100.0).ceil() as usize;
+    let changed = fleet.change_ips(change)?;
+    tokio::time::sleep_until(t0 + settings.period * 3).await;
+    let w3 = snapshot(&ccm, &fleet, client).await?;
+    ccm.check_running()?;
+    let usage_end = w3.usage;
+    let status = ccm.stop()?;
+    let timeline = ccm.timeline()?;
+    log(format!("N={n}: ccm stopped ({status})"));
+
+    let buckets = w3.ccm.buckets(INIT_HISTOGRAM);
+    let latency_histogram = (
+        stats::histogram_quantile(0.5, &buckets),
+        stats::histogram_quantile(0.99, &buckets),
+    );
+    let ccm_wall = timeline.last_init.map_or(observed, Duration::from_secs_f64);
+
+    // The final state: every Node initialized, with the current addresses (the changed ones too).
+    let mut problems = Vec::new();
+    let by_name: BTreeMap<&str, &crate::fleet::Server> =
+        fleet.servers().iter().map(|s| (s.name.as_str(), s)).collect();
+    let listed = nodes::list(&api, Some("ccm")).await?;
+    if listed.len() != n {
+        problems.push(format!("{} ccm Nodes listed, {n} registered", listed.len()));
+    }
+    for node in &listed {
+        let name = node.name_any();
+        match by_name.get(name.as_str()) {
+            Some(s) => problems.extend(nodes::initialization_problem(node, &name, s)),
+            None => problems.push(format!("unexpected Node {name}")),
+        }
+    }
+    nodes::delete_all(&api, None, cleanup_timeout).await?;
+    let cloud_total = fleet.route_counts();
+    fleet.emulator().reset_log();
+
+    let changed_n = changed.len() as u64;
+    Ok(Figures {
+        settings: settings.clone(),
+        registration,
+        floor,
+        floor_kube,
+        ccm_wall,
+        timeline,
+        phases: vec![
+            phase("init", &s0, &s_init, 2 * n as u64),
+            phase("unchanged period 1", &w0, &w1, 0),
+            phase("unchanged period 2", &w1, &w2, 0),
+            phase("1% changed period", &w2, &w3, changed_n),
+        ],
+        cloud_total,
+        changed: changed.len(),
+        latency_histogram,
+        usage_init,
+        usage_end,
+        problems,
+    })
+}
+
+async fn snapshot(ccm: &Ccm, fleet: &Fleet, client: &kube::Client) -> Result<Snapshot> {
+    let usage = ccm.usage()?;
+    let ccm_samples = ccm.metrics().await?;
+    let cloud = fleet.route_counts();
+    let kube = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
+    Ok(Snapshot {
+        at: Instant::now(),
+        cloud,
+        kube,
+        ccm: ccm_samples,
+        usage,
+    })
+}
+
+/// Polls the ccm's histogram count every 50 ms until `n` Nodes were initialized; returns the time
+/// since the spawn when it was seen.
+async fn wait_initialized(ccm: &mut Ccm, n: usize, timeout: Duration) -> Result<Duration> {
+    let want = n as f64;
+    loop {
+        ccm.check_running()?;
+        if let Some(m) = ccm.try_metrics().await?
+            && m.sum(&format!("{INIT_HISTOGRAM}_count"), &[]) >= want
+        {
+            return Ok(ccm.spawned.elapsed());
+        }
+        if ccm.spawned.elapsed() > timeout {
+            return Err(Error::Timeout {
+                what: format!("{n} Nodes to be initialized (see {})", ccm.log().display()),
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the refresh controller completed a pass after `before` passes.
+async fn wait_refresh_tick(ccm: &mut Ccm, before: f64, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        ccm.check_running()?;
+        let m = ccm.metrics().await?;
+        if m.sum(
+            "cloudsigma_ccm_node_reconciles_total",
+            &[("controller", "refresh")],
+        ) > before
+        {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::Timeout {
+                what: "an address-refresh pass".into(),
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
