@@ -3,7 +3,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use cs_api::{
-    Client, Drive, DriveMedia, DriveStatus, ListFilter, NewDrive, NewSnapshot, ServerStatus, StorageType,
+    Client, CloneDrive, Drive, DriveMedia, DriveStatus, ListFilter, NewDrive, NewSnapshot, ServerStatus,
+    SnapshotCloneRequest, SnapshotStatus, StorageType,
 };
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
@@ -30,6 +31,7 @@ use crate::{
     locks::KeyedLocks,
     paging,
     sizes::{self, SizeLimits, to_i64},
+    source::{self, ContentSource},
     validate::{self, is_cloud_uuid},
 };
 
@@ -45,8 +47,9 @@ pub const MAX_SNAPSHOTS_PER_DRIVE: usize = 90;
 pub struct ControllerOptions {
     /// Volume size rules.
     pub sizes: SizeLimits,
-    /// How long CreateVolume waits for a new drive to become ready (default 2 min). When it runs out
-    /// the call answers UNAVAILABLE; the CO's retry finds the drive by name and waits again.
+    /// How long CreateVolume waits for a new drive (also one restored from a snapshot or cloned) to
+    /// become ready (default 2 min). When it runs out the call answers UNAVAILABLE; the CO's retry finds
+    /// the drive by name and waits again.
     pub create_timeout: Duration,
     /// How long ControllerUnpublishVolume waits for the drive to be detached (default 2 min).
     pub detach_timeout: Duration,
@@ -157,6 +160,7 @@ impl ControllerService {
             Rpc::ExpandVolume,
             Rpc::CreateDeleteSnapshot,
             Rpc::ListSnapshots,
+            Rpc::CloneVolume,
         ]
     }
 
@@ -254,22 +258,20 @@ impl ControllerService {
         Ok(())
     }
 
-    /// CreateVolume: idempotent by name (see `docs/csi.md`).
+    /// CreateVolume: idempotent by name, optionally from a snapshot or another volume (see `docs/csi.md`).
     pub async fn create_volume(&self, req: CreateVolumeRequest) -> Result<CreateVolumeResponse> {
         validate::name("name", &req.name)?;
         validate::capabilities("volume_capabilities", &req.volume_capabilities)?;
         let params = VolumeParameters::parse(&req.parameters)?;
-        if let Some(source) = req.volume_content_source.as_ref().and_then(|s| s.r#type.as_ref()) {
-            let what = match source {
-                csi::volume_content_source::Type::Snapshot(_) => "a snapshot (restore)",
-                csi::volume_content_source::Type::Volume(_) => "another volume (clone)",
-            };
-            return Err(Error::InvalidArgument(format!(
-                "creating a volume from {what} is not supported by this driver"
-            )));
+        let source = ContentSource::from_request(req.volume_content_source.as_ref())?;
+        if let Some(source) = &source
+            && !is_cloud_uuid(source.id())
+        {
+            return Err(Error::NotFound(format!("source {source} does not exist")));
         }
         self.check_topology(req.accessibility_requirements.as_ref())?;
         let range = req.capacity_range.as_ref();
+        // Checks the range for every request, also those whose size the source decides.
         let size = self.options.sizes.volume_bytes(range)?;
         let _guard = self
             .lock(
@@ -279,6 +281,16 @@ impl ControllerService {
             .await?;
 
         if let Some(existing) = self.find_volume_by_name(&req.name).await? {
+            let existing_source = ContentSource::from_meta(&existing.meta);
+            if existing_source != source {
+                return Err(Error::AlreadyExists(format!(
+                    "volume {:?} already exists as drive {} made from {}, not from {}",
+                    req.name,
+                    existing.uuid,
+                    source::describe(existing_source.as_ref()),
+                    source::describe(source.as_ref())
+                )));
+            }
             if !sizes::satisfies(existing.size, range) {
                 return Err(Error::AlreadyExists(format!(
                     "volume {:?} already exists as drive {} with {} bytes, which does not satisfy the requested \
@@ -312,26 +324,125 @@ impl ControllerService {
         for (key, value) in &params.k8s_meta {
             meta.insert((*key).to_owned(), value.clone());
         }
-        let new = NewDrive {
-            name: req.name.clone(),
-            size,
-            media: DriveMedia::Disk,
-            storage_type: Some(params.storage_type.clone()),
-            allow_multimount: None,
-            meta,
+        let created = match &source {
+            None => {
+                let new = NewDrive {
+                    name: req.name.clone(),
+                    size,
+                    media: DriveMedia::Disk,
+                    storage_type: Some(params.storage_type.clone()),
+                    allow_multimount: None,
+                    meta,
+                };
+                let created =
+                    self.client.create_drive(&new).await.map_err(|e| {
+                        Error::cloud(format!("creating the drive of volume {:?}", req.name), e)
+                    })?;
+                info!(volume = %created.uuid, name = %req.name, size, storage_type = %params.storage_type, "created drive");
+                created
+            }
+            Some(source) => {
+                let source_size = self.source_size(source).await?;
+                let size = self.size_from_source(range, source, source_size)?;
+                source.record(&mut meta);
+                let context = format!("making volume {:?} from {source}", req.name);
+                let made = match source {
+                    ContentSource::Snapshot(id) => {
+                        let request = SnapshotCloneRequest {
+                            name: req.name.clone(),
+                            size,
+                            media: Some(DriveMedia::Disk),
+                            storage_type: Some(params.storage_type.clone()),
+                            meta,
+                        };
+                        self.client.clone_snapshot(id, &request).await
+                    }
+                    ContentSource::Volume(id) => {
+                        let request = CloneDrive {
+                            name: Some(req.name.clone()),
+                            media: Some(DriveMedia::Disk),
+                            size: Some(size),
+                            storage_type: Some(params.storage_type.clone()),
+                            meta: Some(meta),
+                        };
+                        self.client.clone_drive(id, &request).await
+                    }
+                };
+                let created = made.map_err(|e| clone_error(context, e))?;
+                info!(volume = %created.uuid, name = %req.name, %source, size, storage_type = %params.storage_type, "cloned drive");
+                created
+            }
         };
-        let created = self
-            .client
-            .create_drive(&new)
-            .await
-            .map_err(|e| Error::cloud(format!("creating the drive of volume {:?}", req.name), e))?;
-        info!(volume = %created.uuid, name = %req.name, size, storage_type = %params.storage_type, "created drive");
         let drive = self
             .wait_ready(&created.uuid, &format!("volume {:?}", req.name))
             .await?;
         Ok(CreateVolumeResponse {
             volume: Some(convert::volume(&drive, &self.region)),
         })
+    }
+
+    /// The smallest size a volume made from `source` may have (the size of the source drive), or `None`
+    /// when the snapshot's drive is gone and only the API knows. NOT_FOUND for a missing source;
+    /// UNAVAILABLE for a snapshot that is not `available` yet or a volume that is busy.
+    async fn source_size(&self, source: &ContentSource) -> Result<Option<u64>> {
+        match source {
+            ContentSource::Snapshot(id) => {
+                let snapshot = match self.client.get_snapshot(id).await {
+                    Ok(s) => s,
+                    Err(e) if e.is_not_found() => {
+                        return Err(Error::NotFound(format!("source snapshot {id} does not exist")));
+                    }
+                    Err(e) => return Err(Error::cloud(format!("reading source snapshot {id}"), e)),
+                };
+                if snapshot.status != SnapshotStatus::Available {
+                    return Err(Error::Unavailable(format!(
+                        "source snapshot {id} is {}, not available yet; try again when it is ready",
+                        snapshot.status
+                    )));
+                }
+                Ok(self.source_size_of_snapshot(&snapshot).await)
+            }
+            ContentSource::Volume(id) => {
+                let drive = self.get_volume(id).await.map_err(|e| match e {
+                    Error::NotFound(_) => Error::NotFound(format!("source volume {id} does not exist")),
+                    other => other,
+                })?;
+                if !drive.status.is_ready() {
+                    return Err(Error::Unavailable(format!(
+                        "source volume {id} is {}; try again when it is done",
+                        drive.status
+                    )));
+                }
+                Ok(Some(drive.size))
+            }
+        }
+    }
+
+    /// The size of a volume made from `source`: the requested size, at least the source size, rounded
+    /// and bounded as for every volume; OUT_OF_RANGE when `limit_bytes` is below the source size.
+    /// Without a capacity range the volume gets the source's size (rounded up to whole GiB).
+    fn size_from_source(
+        &self,
+        range: Option<&csi::CapacityRange>,
+        source: &ContentSource,
+        source_size: Option<u64>,
+    ) -> Result<u64> {
+        let Some(source_size) = source_size else {
+            return self.options.sizes.volume_bytes(range);
+        };
+        let required = range.map_or(0, |r| r.required_bytes.max(0).unsigned_abs());
+        let limit = range.map_or(0, |r| r.limit_bytes.max(0).unsigned_abs());
+        if limit > 0 && limit < source_size {
+            return Err(Error::OutOfRange(format!(
+                "capacity_range.limit_bytes ({limit}) is smaller than {source} ({source_size} bytes); a volume \
+                 made from it needs at least that much"
+            )));
+        }
+        let range = csi::CapacityRange {
+            required_bytes: to_i64(required.max(source_size)),
+            limit_bytes: to_i64(limit),
+        };
+        self.options.sizes.volume_bytes(Some(&range))
     }
 
     /// DeleteVolume: unknown ids are OK; attached drives and drives with snapshots are refused.
@@ -645,7 +756,7 @@ impl ControllerService {
     }
 
     /// The size of the drive a snapshot was taken of, when the drive still exists.
-    async fn source_size(&self, snapshot: &cs_api::Snapshot) -> Option<u64> {
+    async fn source_size_of_snapshot(&self, snapshot: &cs_api::Snapshot) -> Option<u64> {
         let drive = snapshot.drive.as_ref()?;
         self.client.get_drive(&drive.uuid).await.ok().map(|d| d.size)
     }
@@ -679,7 +790,7 @@ impl ControllerService {
                     req.name, existing.uuid
                 )));
             }
-            let size = self.source_size(&existing).await;
+            let size = self.source_size_of_snapshot(&existing).await;
             return Ok(CreateSnapshotResponse {
                 snapshot: Some(convert::snapshot(&existing, size)),
             });
@@ -781,7 +892,7 @@ impl ControllerService {
             let size = match sizes.get(&drive) {
                 Some(size) => *size,
                 None => {
-                    let size = self.source_size(snapshot).await;
+                    let size = self.source_size_of_snapshot(snapshot).await;
                     sizes.insert(drive, size);
                     size
                 }
@@ -791,6 +902,19 @@ impl ControllerService {
             });
         }
         Ok(ListSnapshotsResponse { entries, next_token })
+    }
+}
+
+/// A failed clone: CloudSigma's 400 on `size` (smaller than the source) is OUT_OF_RANGE, a vanished
+/// source NOT_FOUND, anything else mapped as usual.
+fn clone_error(context: String, e: cs_api::Error) -> Error {
+    let on_size = matches!(&e, cs_api::Error::BadRequest(f) if f.error_point.as_deref() == Some("size"));
+    if on_size {
+        Error::OutOfRange(format!("{context}: {e}"))
+    } else if e.is_not_found() {
+        Error::NotFound(format!("{context}: the source does not exist ({e})"))
+    } else {
+        Error::cloud(context, e)
     }
 }
 
@@ -991,6 +1115,51 @@ mod tests {
         );
     }
 
+    fn failure(error_type: &str, point: Option<&str>, message: &str) -> Box<cs_api::ApiFailure> {
+        Box::new(cs_api::ApiFailure {
+            method: "POST",
+            route: "snapshots/{uuid}/action/?do=clone",
+            status: 400,
+            error_type: Some(error_type.into()),
+            error_point: point.map(Into::into),
+            error_message: Some(message.into()),
+            details: Vec::new(),
+            request_id: Some("req-1".into()),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn clone_refusals_map_to_csi_codes() {
+        let too_small = cs_api::Error::BadRequest(failure(
+            "validation",
+            Some("size"),
+            "A clone must be at least as large as its source",
+        ));
+        let e = clone_error("making volume \"v\" from snapshot s".into(), too_small);
+        assert_eq!(e.code(), tonic::Code::OutOfRange);
+        assert!(
+            e.to_string().contains("at least as large") && e.to_string().contains("snapshot s"),
+            "{e}"
+        );
+        let other = cs_api::Error::BadRequest(failure("validation", Some("name"), "bad name"));
+        assert_eq!(
+            clone_error("x".into(), other).code(),
+            tonic::Code::InvalidArgument
+        );
+        let gone = cs_api::Error::NotFound(failure("notexist", None, "Object does not exist"));
+        assert_eq!(clone_error("x".into(), gone).code(), tonic::Code::NotFound);
+        let busy = cs_api::Error::Forbidden(failure(
+            "permission",
+            None,
+            "Cannot clone drive d while it is creating",
+        ));
+        assert_eq!(
+            clone_error("x".into(), busy).code(),
+            tonic::Code::FailedPrecondition
+        );
+    }
+
     #[test]
     fn advertised_capabilities_are_known_and_consistent() {
         let caps = ControllerService::capabilities();
@@ -999,7 +1168,10 @@ mod tests {
             "published nodes need publish/unpublish"
         );
         assert!(!caps.contains(&Rpc::GetCapacity) && !caps.contains(&Rpc::PublishReadonly));
-        assert!(!caps.contains(&Rpc::CloneVolume));
+        assert!(
+            caps.contains(&Rpc::CloneVolume) && caps.contains(&Rpc::CreateDeleteSnapshot),
+            "snapshots imply restore support; cloning uses the same path"
+        );
         assert_eq!(crate::DRIVER_NAME, "csi.cloudsigma.com");
     }
 }

@@ -8,6 +8,7 @@ use crate::{
     DRIVER_NAME, TOPOLOGY_KEY,
     csi::{Snapshot, Topology, Volume},
     sizes::to_i64,
+    source::ContentSource,
 };
 
 /// Meta key holding the CSI name of a drive or snapshot made by this driver.
@@ -61,7 +62,8 @@ pub fn storage_type(drive: &Drive) -> StorageType {
 }
 
 /// The CSI volume for a drive: id = drive uuid, capacity = drive size, the region as topology, the
-/// storage type as volume context (a pure function of the drive, so it never changes for a volume).
+/// storage type as volume context, the snapshot or volume it was made from (recorded in its meta) as
+/// content source — a pure function of the drive, so it never changes for a volume.
 pub fn volume(drive: &Drive, region: &str) -> Volume {
     Volume {
         capacity_bytes: to_i64(drive.size),
@@ -70,7 +72,7 @@ pub fn volume(drive: &Drive, region: &str) -> Volume {
             CONTEXT_STORAGE_TYPE.to_owned(),
             storage_type(drive).as_str().to_owned(),
         )]),
-        content_source: None,
+        content_source: ContentSource::from_meta(&drive.meta).map(|s| s.to_csi()),
         accessible_topology: vec![region_topology(region)],
     }
 }
@@ -137,6 +139,13 @@ mod tests {
         assert_eq!((v.volume_id.as_str(), v.capacity_bytes), ("d-1", 10 << 30));
         assert_eq!(v.volume_context[CONTEXT_STORAGE_TYPE], "nvme");
         assert_eq!(v.accessible_topology[0].segments[TOPOLOGY_KEY], "zrh");
+        assert_eq!(v.content_source, None);
+        let mut restored = drive.clone();
+        ContentSource::Snapshot("sn-1".into()).record(&mut restored.meta);
+        assert_eq!(
+            volume(&restored, "zrh").content_source,
+            Some(ContentSource::Snapshot("sn-1".into()).to_csi())
+        );
         assert!(has_csi_name(&drive.meta, "pvc-1") && !has_csi_name(&drive.meta, "pvc-2"));
         let mut foreign = drive.meta.clone();
         foreign.insert(META_DRIVER.into(), "other.driver".into());

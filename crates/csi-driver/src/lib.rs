@@ -13,6 +13,7 @@ mod identity;
 pub mod locks;
 pub mod paging;
 pub mod sizes;
+pub mod source;
 pub mod validate;
 
 /// The CSI v1 protocol (`csi.v1`), generated from the vendored `proto/csi.proto` (CSI spec v1.9.0).

@@ -65,16 +65,21 @@ impl Harness {
     }
 
     async fn start_with(legacy: bool, strict_hotplug: bool) -> Self {
-        let config = Config {
+        Self::start_custom(legacy, |config| config.strict_hotplug = strict_hotplug).await
+    }
+
+    /// Short emulator delays, adjusted by `adjust`.
+    async fn start_custom(legacy: bool, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
             drive_create_delay: Duration::from_millis(5),
             detach_delay: Duration::from_millis(5),
             resize_delay: Duration::from_millis(5),
             snapshot_delay: Duration::from_millis(5),
             clone_delay: Duration::from_millis(5),
             server_transition_delay: Duration::from_millis(5),
-            strict_hotplug,
             ..Config::default()
         };
+        adjust(&mut config);
         let emulator = Emulator::start_with(config).await.unwrap();
         emulator.add_user(EMAIL, PASSWORD);
         let boot = emulator.add_drive(
@@ -278,6 +283,34 @@ fn create_request(name: &str, required: i64, limit: i64) -> CreateVolumeRequest 
     }
 }
 
+/// A CreateVolume request restoring snapshot `snapshot_id`.
+fn from_snapshot(name: &str, snapshot_id: &str, required: i64, limit: i64) -> CreateVolumeRequest {
+    CreateVolumeRequest {
+        volume_content_source: Some(VolumeContentSource {
+            r#type: Some(volume_content_source::Type::Snapshot(
+                volume_content_source::SnapshotSource {
+                    snapshot_id: snapshot_id.into(),
+                },
+            )),
+        }),
+        ..create_request(name, required, limit)
+    }
+}
+
+/// A CreateVolume request cloning volume `volume_id`.
+fn from_volume(name: &str, volume_id: &str, required: i64, limit: i64) -> CreateVolumeRequest {
+    CreateVolumeRequest {
+        volume_content_source: Some(VolumeContentSource {
+            r#type: Some(volume_content_source::Type::Volume(
+                volume_content_source::VolumeSource {
+                    volume_id: volume_id.into(),
+                },
+            )),
+        }),
+        ..create_request(name, required, limit)
+    }
+}
+
 /// A name in csi-sanity's style: prefix plus a pseudo-uuid.
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid_like()[..18])
@@ -396,6 +429,7 @@ async fn csi_controller_capabilities_are_known_values() {
         Type::ExpandVolume,
         Type::CreateDeleteSnapshot,
         Type::ListSnapshots,
+        Type::CloneVolume,
     ]
     .into();
     assert_eq!(types, expected);
@@ -541,16 +575,19 @@ async fn csi_create_volume_rejects_missing_and_unsupported_arguments() {
         s.code() == Code::InvalidArgument && s.message().contains("iops"),
         "{s:?}"
     );
-    let mut from_snapshot = create_request(&unique("restore"), GIB, 0);
-    from_snapshot.volume_content_source = Some(VolumeContentSource {
-        r#type: Some(volume_content_source::Type::Snapshot(
-            volume_content_source::SnapshotSource {
-                snapshot_id: "fake-snap-id".into(),
-            },
-        )),
-    });
+    let s = status(
+        h.controller
+            .create_volume(from_snapshot(&unique("restore"), "", GIB, 0))
+            .await,
+    );
+    assert!(
+        s.code() == Code::InvalidArgument && s.message().contains("snapshot_id"),
+        "{s:?}"
+    );
+    let mut unknown_source = create_request(&unique("source"), GIB, 0);
+    unknown_source.volume_content_source = Some(VolumeContentSource { r#type: None });
     assert_eq!(
-        code(h.controller.create_volume(from_snapshot).await),
+        code(h.controller.create_volume(unknown_source).await),
         Code::InvalidArgument
     );
     let mut elsewhere = create_request(&unique("topo"), GIB, 0);
@@ -1344,6 +1381,317 @@ async fn csi_snapshots_create_list_delete() {
             .is_empty()
     );
     h.delete(&v.volume_id).await.unwrap();
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Volumes from snapshots and volumes (content sources)
+// ---------------------------------------------------------------------------------------------------
+
+impl Harness {
+    async fn create_from(
+        &mut self,
+        request: CreateVolumeRequest,
+    ) -> Result<csi_driver::csi::Volume, tonic::Status> {
+        self.controller.create_volume(request).await.map(|r| {
+            r.into_inner()
+                .volume
+                .expect("CreateVolume answered without a volume")
+        })
+    }
+
+    /// Snapshots `volume` as `name` and repeats CreateSnapshot until it is ready to use.
+    async fn ready_snapshot(&mut self, name: &str, volume: &str) -> csi_driver::csi::Snapshot {
+        for _ in 0..200 {
+            let snapshot = self
+                .controller
+                .create_snapshot(CreateSnapshotRequest {
+                    name: name.into(),
+                    source_volume_id: volume.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .snapshot
+                .unwrap();
+            if snapshot.ready_to_use {
+                return snapshot;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("snapshot {name} never became ready to use");
+    }
+
+    async fn delete_snapshot(&mut self, id: &str) {
+        self.controller
+            .delete_snapshot(DeleteSnapshotRequest {
+                snapshot_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// The snapshot id a volume reports as its content source.
+fn snapshot_source_of(volume: &csi_driver::csi::Volume) -> Option<&str> {
+    match volume.content_source.as_ref().and_then(|s| s.r#type.as_ref()) {
+        Some(volume_content_source::Type::Snapshot(s)) => Some(s.snapshot_id.as_str()),
+        _ => None,
+    }
+}
+
+/// The volume id a volume reports as its content source.
+fn volume_source_of(volume: &csi_driver::csi::Volume) -> Option<&str> {
+    match volume.content_source.as_ref().and_then(|s| s.r#type.as_ref()) {
+        Some(volume_content_source::Type::Volume(v)) => Some(v.volume_id.as_str()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn csi_create_volume_from_snapshot_restores_it_idempotently() {
+    let mut h = Harness::start().await;
+    // Source volume of 3 GiB and a snapshot of it (csi-sanity: create volume, snapshot, restore).
+    let source = h.create(&unique("restore-src"), 3 * GIB, 0).await.unwrap();
+    let snap = h.ready_snapshot(&unique("restore-snap"), &source.volume_id).await;
+    assert_eq!(snap.size_bytes, 3 * GIB);
+    let other_snap = h
+        .ready_snapshot(&unique("restore-snap-b"), &source.volume_id)
+        .await;
+
+    // Asked for less than the source: the volume gets the source's size.
+    let name = unique("sanity-restore");
+    let v = h
+        .create_from(from_snapshot(&name, &snap.snapshot_id, GIB, 0))
+        .await
+        .unwrap();
+    assert_ne!(v.volume_id, source.volume_id);
+    assert_eq!(v.capacity_bytes, 3 * GIB, "at least the snapshot's source size");
+    assert_eq!(snapshot_source_of(&v), Some(snap.snapshot_id.as_str()));
+    assert_eq!(v.accessible_topology[0].segments[TOPOLOGY_KEY], REGION);
+    let drive = h.emulator.drive_json(&v.volume_id).unwrap();
+    assert_eq!(drive["status"], "unmounted", "ready when CreateVolume returns");
+    assert_eq!(drive["size"], 3 * GIB);
+    assert_eq!(drive["name"], name.as_str());
+    assert_eq!(drive["meta"]["csi_name"], name.as_str());
+    assert_eq!(drive["meta"]["csi_source_snapshot"], snap.snapshot_id.as_str());
+    assert_eq!(drive["meta"]["csi_driver"], DRIVER_NAME);
+
+    // Idempotent: the same answer every time, one drive.
+    for _ in 0..IDEMPOTENT_COUNT {
+        let again = h
+            .create_from(from_snapshot(&name, &snap.snapshot_id, GIB, 0))
+            .await
+            .unwrap();
+        assert_eq!(again, v);
+    }
+    // It is listed with its source.
+    let listed: Vec<_> = h
+        .list_all()
+        .await
+        .into_iter()
+        .filter_map(|e| e.volume)
+        .filter(|vol| vol.volume_id == v.volume_id)
+        .collect();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(snapshot_source_of(&listed[0]), Some(snap.snapshot_id.as_str()));
+
+    // The same name with another source, or with none, is incompatible.
+    let s = status(
+        h.create_from(from_snapshot(&name, &other_snap.snapshot_id, GIB, 0))
+            .await,
+    );
+    assert_eq!(s.code(), Code::AlreadyExists, "{s:?}");
+    assert!(
+        s.message().contains(&snap.snapshot_id) && s.message().contains(&other_snap.snapshot_id),
+        "{}",
+        s.message()
+    );
+    assert_eq!(code(h.create(&name, GIB, 0).await), Code::AlreadyExists);
+    assert_eq!(
+        code(h.create_from(from_volume(&name, &source.volume_id, GIB, 0)).await),
+        Code::AlreadyExists
+    );
+    // A plain volume's name with a snapshot source is incompatible as well.
+    assert_eq!(
+        code(
+            h.create_from(from_snapshot(
+                &v_name(&h, &source.volume_id),
+                &snap.snapshot_id,
+                GIB,
+                0
+            ))
+            .await
+        ),
+        Code::AlreadyExists
+    );
+
+    // A bigger request is honoured; no range gives the source size.
+    let bigger = h
+        .create_from(from_snapshot(
+            &unique("restore-big"),
+            &snap.snapshot_id,
+            5 * GIB,
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(bigger.capacity_bytes, 5 * GIB);
+    let natural = h
+        .create_from(from_snapshot(&unique("restore-nat"), &snap.snapshot_id, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(natural.capacity_bytes, 3 * GIB);
+
+    // Missing snapshots: csi-sanity's fake id and a well-formed unknown uuid. The fake id costs no call.
+    h.emulator.reset_log();
+    let s = status(
+        h.create_from(from_snapshot(&unique("restore-fake"), "fake-snap-id", GIB, 0))
+            .await,
+    );
+    assert_eq!(s.code(), Code::NotFound, "{s:?}");
+    assert!(s.message().contains("fake-snap-id"), "{}", s.message());
+    assert!(h.emulator.requests().is_empty(), "{:?}", h.emulator.requests());
+    let s = status(
+        h.create_from(from_snapshot(
+            &unique("restore-missing"),
+            "00000000-0000-4000-8000-000000000000",
+            GIB,
+            0,
+        ))
+        .await,
+    );
+    assert_eq!(s.code(), Code::NotFound, "{s:?}");
+
+    // A limit below the source size cannot be satisfied; a limit below the rounded request neither.
+    let s = status(
+        h.create_from(from_snapshot(
+            &unique("restore-small"),
+            &snap.snapshot_id,
+            GIB,
+            2 * GIB,
+        ))
+        .await,
+    );
+    assert_eq!(s.code(), Code::OutOfRange, "{s:?}");
+    assert!(s.message().contains("limit_bytes"), "{}", s.message());
+    let s = status(
+        h.create_from(from_snapshot(
+            &unique("restore-odd"),
+            &snap.snapshot_id,
+            3 * GIB + 1,
+            7 * GIB / 2,
+        ))
+        .await,
+    );
+    assert_eq!(
+        s.code(),
+        Code::OutOfRange,
+        "whole GiB above 3 GiB exceed 3.5 GiB: {s:?}"
+    );
+    // Nothing was created by the refused calls: source + 3 restored volumes.
+    assert_eq!(h.list_all().await.len(), 4);
+
+    // Cleanup: the restored volumes, the snapshots, then the source.
+    for id in [&v.volume_id, &bigger.volume_id, &natural.volume_id] {
+        h.delete(id).await.unwrap();
+    }
+    h.delete_snapshot(&snap.snapshot_id).await;
+    h.delete_snapshot(&other_snap.snapshot_id).await;
+    h.delete(&source.volume_id).await.unwrap();
+    assert!(h.list_all().await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn csi_create_volume_from_a_snapshot_not_yet_ready_is_unavailable() {
+    // Snapshots stay `creating` for a minute; nothing in this test waits for that.
+    let mut h = Harness::start_custom(false, |c| c.snapshot_delay = Duration::from_secs(60)).await;
+    let source = h.create(&unique("early-src"), GIB, 0).await.unwrap();
+    let snap = h
+        .controller
+        .create_snapshot(CreateSnapshotRequest {
+            name: unique("early-snap"),
+            source_volume_id: source.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshot
+        .unwrap();
+    assert!(!snap.ready_to_use);
+    let s = status(
+        h.create_from(from_snapshot(&unique("early"), &snap.snapshot_id, GIB, 0))
+            .await,
+    );
+    assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+    assert!(s.message().contains("not available yet"), "{}", s.message());
+    assert_eq!(h.list_all().await.len(), 1, "nothing was created");
+    h.delete_snapshot(&snap.snapshot_id).await;
+    h.delete(&source.volume_id).await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn csi_create_volume_cloned_from_a_volume() {
+    let mut h = Harness::start().await;
+    let source = h.create(&unique("clone-src"), 2 * GIB, 0).await.unwrap();
+    let name = unique("sanity-clone");
+    let v = h
+        .create_from(from_volume(&name, &source.volume_id, GIB, 0))
+        .await
+        .unwrap();
+    assert_ne!(v.volume_id, source.volume_id);
+    assert_eq!(v.capacity_bytes, 2 * GIB, "at least the source's size");
+    assert_eq!(volume_source_of(&v), Some(source.volume_id.as_str()));
+    assert_eq!(snapshot_source_of(&v), None);
+    let drive = h.emulator.drive_json(&v.volume_id).unwrap();
+    assert_eq!(drive["status"], "unmounted");
+    assert_eq!(drive["meta"]["csi_source_volume"], source.volume_id.as_str());
+    for _ in 0..IDEMPOTENT_COUNT {
+        let again = h
+            .create_from(from_volume(&name, &source.volume_id, GIB, 0))
+            .await
+            .unwrap();
+        assert_eq!(again, v);
+    }
+    // Same name, other source volume (the clone itself): incompatible.
+    assert_eq!(
+        code(h.create_from(from_volume(&name, &v.volume_id, GIB, 0)).await),
+        Code::AlreadyExists
+    );
+    let bigger = h
+        .create_from(from_volume(
+            &unique("clone-big"),
+            &source.volume_id,
+            4 * GIB,
+            4 * GIB,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(bigger.capacity_bytes, 4 * GIB);
+    for missing in ["fake-vol-id", "00000000-0000-4000-8000-000000000000"] {
+        let s = status(
+            h.create_from(from_volume(&unique("clone-missing"), missing, GIB, 0))
+                .await,
+        );
+        assert_eq!(s.code(), Code::NotFound, "{missing}: {s:?}");
+    }
+    assert_eq!(
+        code(
+            h.create_from(from_volume(&unique("clone-small"), &source.volume_id, GIB, GIB))
+                .await
+        ),
+        Code::OutOfRange
+    );
+    assert_eq!(h.list_all().await.len(), 3, "source and two clones");
+    for id in [&v.volume_id, &bigger.volume_id, &source.volume_id] {
+        h.delete(id).await.unwrap();
+    }
+    assert!(h.list_all().await.is_empty());
     h.stop().await;
 }
 
