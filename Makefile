@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test lint fmt e2e demo bench release kube-start kube-stop kube-status clean
+.PHONY: all build test lint fmt e2e soak demo bench release kube-start kube-stop kube-status clean
 
 all: lint test
 
@@ -24,6 +24,10 @@ fmt:
 ## Only the integration/e2e test binaries (tests/ directories), against the local control plane.
 e2e:
 	hack/run-tests.sh -E 'kind(test)'
+
+## The fault matrix with a long outage window per fault (SOAK_SECONDS, default 240 s per fault).
+soak:
+	SOAK_SECONDS=$${SOAK_SECONDS:-240} hack/run-tests.sh -E 'binary(fault_matrix)'
 
 ## The main job, end to end, on this machine.
 demo:
