@@ -38,6 +38,15 @@ struct Args {
     /// Namespace of the Deployment (default: the cluster's).
     #[arg(long)]
     namespace: Option<String>,
+    /// Secret with the tenant kubeconfig (default: CAPI's <cluster>-kubeconfig, key `value`).
+    #[arg(long)]
+    kubeconfig_secret: Option<String>,
+    /// Secret with legacy credentials (keys `username`, `password`) used while impersonation fails.
+    #[arg(long)]
+    legacy_secret: Option<String>,
+    /// Further ccm flags (repeatable), e.g. --extra-arg=--log-format=json.
+    #[arg(long = "extra-arg", allow_hyphen_values = true)]
+    extra_args: Vec<String>,
     /// Print the tenant-cluster RBAC instead of the Deployment.
     #[arg(long)]
     tenant_rbac: bool,
@@ -51,12 +60,16 @@ fn run(args: Args) -> Result<String, String> {
             .map_err(|e| format!("--cluster -: {e}"))?;
         s
     } else {
-        std::fs::read_to_string(&args.cluster).map_err(|e| format!("--cluster {}: {e}", args.cluster.display()))?
+        std::fs::read_to_string(&args.cluster)
+            .map_err(|e| format!("--cluster {}: {e}", args.cluster.display()))?
     };
     let cluster = ccm_deploy::parse_cluster(&text).map_err(|e| e.to_string())?;
     if args.tenant_rbac {
         let name = cluster.metadata.name.clone().unwrap_or_default();
-        let opts = ccm_deploy::TenantRbacOptions { csi_token: args.csi_token, ..Default::default() };
+        let opts = ccm_deploy::TenantRbacOptions {
+            csi_token: args.csi_token,
+            ..Default::default()
+        };
         return ccm_deploy::render_tenant_rbac(&name, &opts)
             .and_then(|rbac| rbac.to_yaml())
             .map_err(|e| e.to_string());
@@ -66,6 +79,9 @@ fn run(args: Args) -> Result<String, String> {
         csi_token: args.csi_token,
         replicas: args.replicas,
         namespace: args.namespace,
+        kubeconfig_secret: args.kubeconfig_secret,
+        legacy_secret: args.legacy_secret,
+        extra_args: args.extra_args,
         ..Default::default()
     };
     if let Some(image) = args.image {

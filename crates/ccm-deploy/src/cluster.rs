@@ -69,7 +69,9 @@ impl ClusterFacts {
             .namespace
             .clone()
             .or(object_ns)
-            .ok_or_else(|| Error::MissingNamespace { cluster: shown.clone() })?;
+            .ok_or_else(|| Error::MissingNamespace {
+                cluster: shown.clone(),
+            })?;
         validate::dns_label(&namespace).map_err(|reason| Error::InvalidNamespace {
             cluster: shown.clone(),
             namespace: namespace.clone(),
@@ -124,12 +126,13 @@ fn find_region<'a>(
         return Ok((r.to_owned(), RegionSource::Option));
     }
     if let Some(r) = annotation(&opts.region_annotation).filter(|r| !r.trim().is_empty()) {
-        return Ok((r.to_owned(), RegionSource::Annotation(opts.region_annotation.clone())));
+        return Ok((
+            r.to_owned(),
+            RegionSource::Annotation(opts.region_annotation.clone()),
+        ));
     }
     for path in &opts.region_fields {
-        let found = path
-            .split('.')
-            .try_fold(&cluster.data, |v, key| v.get(key));
+        let found = path.split('.').try_fold(&cluster.data, |v, key| v.get(key));
         match found {
             None | Some(Value::Null) => continue,
             Some(Value::String(s)) if s.trim().is_empty() => continue,
@@ -146,5 +149,8 @@ fn find_region<'a>(
     }
     let mut looked_at = vec![format!("annotation {}", opts.region_annotation)];
     looked_at.extend(opts.region_fields.iter().map(|p| format!("field {p}")));
-    Err(Error::MissingRegion { cluster: shown.to_owned(), looked_at: looked_at.join(", ") })
+    Err(Error::MissingRegion {
+        cluster: shown.to_owned(),
+        looked_at: looked_at.join(", "),
+    })
 }

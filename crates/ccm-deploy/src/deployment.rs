@@ -65,7 +65,11 @@ fn labels(facts: &ClusterFacts, opts: &RenderOptions) -> BTreeMap<String, String
 }
 
 fn env(name: &str, value: &str) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
 }
 
 fn env_from_secret(name: &str, secret: &str, key: &str, optional: bool) -> EnvVar {
@@ -107,13 +111,19 @@ fn port(name: &str, number: i32) -> ContainerPort {
 }
 
 fn args(facts: &ClusterFacts, opts: &RenderOptions) -> Vec<String> {
-    let mut a = vec![format!("--kubeconfig={KUBECONFIG_MOUNT_DIR}/{}", opts.kubeconfig_key)];
+    let mut a = vec![format!(
+        "--kubeconfig={KUBECONFIG_MOUNT_DIR}/{}",
+        opts.kubeconfig_key
+    )];
     if opts.csi_token {
         a.push("--csi-token-enabled".into());
     }
     if opts.replicas > 1 {
         a.push("--leader-elect".into());
-        a.push(format!("--leader-elect-namespace={}", opts.leader_elect_namespace));
+        a.push(format!(
+            "--leader-elect-namespace={}",
+            opts.leader_elect_namespace
+        ));
         a.push(format!("--leader-elect-lease-name={}", lease_name(&facts.name)));
     }
     a.extend(opts.extra_args.iter().cloned());
@@ -132,8 +142,18 @@ fn envs(facts: &ClusterFacts, opts: &RenderOptions) -> Vec<EnvVar> {
         env_from_secret("CLOUDSIGMA_CLIENT_SECRET", secret, CLIENT_SECRET_KEY, false),
     ];
     if let Some(legacy) = &opts.legacy_secret {
-        e.push(env_from_secret("CLOUDSIGMA_USERNAME", legacy, LEGACY_USERNAME_KEY, false));
-        e.push(env_from_secret("CLOUDSIGMA_PASSWORD", legacy, LEGACY_PASSWORD_KEY, false));
+        e.push(env_from_secret(
+            "CLOUDSIGMA_USERNAME",
+            legacy,
+            LEGACY_USERNAME_KEY,
+            false,
+        ));
+        e.push(env_from_secret(
+            "CLOUDSIGMA_PASSWORD",
+            legacy,
+            LEGACY_PASSWORD_KEY,
+            false,
+        ));
     }
     e
 }
@@ -161,14 +181,20 @@ pub(crate) fn build(facts: &ClusterFacts, opts: &RenderOptions) -> Deployment {
                 ("cpu".to_owned(), quantity(&opts.cpu_request)),
                 ("memory".to_owned(), quantity(&opts.memory_request)),
             ])),
-            limits: Some(BTreeMap::from([("memory".to_owned(), quantity(&opts.memory_limit))])),
+            limits: Some(BTreeMap::from([(
+                "memory".to_owned(),
+                quantity(&opts.memory_limit),
+            )])),
             ..ResourceRequirements::default()
         }),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
             ..SecurityContext::default()
         }),
         volume_mounts: Some(vec![VolumeMount {
@@ -192,7 +218,10 @@ pub(crate) fn build(facts: &ClusterFacts, opts: &RenderOptions) -> Deployment {
     } else {
         // Without leader election two pods must never run at once (both would write Nodes and the
         // CSI token): stop the old pod before starting the new one.
-        DeploymentStrategy { type_: Some("Recreate".into()), rolling_update: None }
+        DeploymentStrategy {
+            type_: Some("Recreate".into()),
+            rolling_update: None,
+        }
     };
 
     Deployment {

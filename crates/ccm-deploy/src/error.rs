@@ -72,7 +72,9 @@ pub enum Error {
     },
 
     /// No region was given and none was found on the object.
-    #[error("cluster {cluster}: no CloudSigma region: looked at {looked_at}; set one of them or pass a region")]
+    #[error(
+        "cluster {cluster}: no CloudSigma region: looked at {looked_at}; set one of them or pass a region"
+    )]
     MissingRegion {
         /// The cluster.
         cluster: String,

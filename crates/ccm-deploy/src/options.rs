@@ -129,7 +129,10 @@ impl Default for RenderOptions {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
-    Error::InvalidOption { field, reason: reason.into() }
+    Error::InvalidOption {
+        field,
+        reason: reason.into(),
+    }
 }
 
 fn check(field: &'static str, value: &str, rule: fn(&str) -> Result<(), String>) -> Result<()> {
@@ -140,15 +143,28 @@ impl RenderOptions {
     /// Checks every option on its own; the error names the field.
     pub fn validate(&self) -> Result<()> {
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
-            return Err(invalid("image", format!("{:?} is not an image reference", self.image)));
-        }
-        if !matches!(self.image_pull_policy.as_str(), "Always" | "IfNotPresent" | "Never") {
             return Err(invalid(
-                "image_pull_policy",
-                format!("{:?} is not Always, IfNotPresent or Never", self.image_pull_policy),
+                "image",
+                format!("{:?} is not an image reference", self.image),
             ));
         }
-        check("leader_elect_namespace", &self.leader_elect_namespace, validate::dns_label)?;
+        if !matches!(
+            self.image_pull_policy.as_str(),
+            "Always" | "IfNotPresent" | "Never"
+        ) {
+            return Err(invalid(
+                "image_pull_policy",
+                format!(
+                    "{:?} is not Always, IfNotPresent or Never",
+                    self.image_pull_policy
+                ),
+            ));
+        }
+        check(
+            "leader_elect_namespace",
+            &self.leader_elect_namespace,
+            validate::dns_label,
+        )?;
         if self.region_annotation.trim().is_empty() {
             return Err(invalid("region_annotation", "must not be empty"));
         }
@@ -165,7 +181,11 @@ impl RenderOptions {
         if let Some(ns) = &self.namespace {
             check("namespace", ns, validate::dns_label)?;
         }
-        check("impersonation_secret", &self.impersonation_secret, validate::dns_subdomain)?;
+        check(
+            "impersonation_secret",
+            &self.impersonation_secret,
+            validate::dns_subdomain,
+        )?;
         if let Some(s) = &self.legacy_secret {
             check("legacy_secret", s, validate::dns_subdomain)?;
         }
@@ -183,7 +203,10 @@ impl RenderOptions {
         }
         for arg in &self.extra_args {
             if !arg.starts_with("--") || arg.len() < 3 {
-                return Err(invalid("extra_args", format!("{arg:?} is not a --flag or --flag=value")));
+                return Err(invalid(
+                    "extra_args",
+                    format!("{arg:?} is not a --flag or --flag=value"),
+                ));
             }
             let flag = arg.split('=').next().unwrap_or(arg);
             if RESERVED_FLAGS.contains(&flag) {
@@ -234,25 +257,50 @@ mod tests {
 
     #[test]
     fn each_bad_option_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut RenderOptions)>)> = vec![
+        type Change = Box<dyn Fn(&mut RenderOptions)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("image", Box::new(|o| o.image = "a b".into())),
             ("image", Box::new(|o| o.image = String::new())),
-            ("image_pull_policy", Box::new(|o| o.image_pull_policy = "Sometimes".into())),
-            ("leader_elect_namespace", Box::new(|o| o.leader_elect_namespace = "Kube".into())),
-            ("region_annotation", Box::new(|o| o.region_annotation = " ".into())),
-            ("region_fields", Box::new(|o| o.region_fields = vec!["spec..region".into()])),
+            (
+                "image_pull_policy",
+                Box::new(|o| o.image_pull_policy = "Sometimes".into()),
+            ),
+            (
+                "leader_elect_namespace",
+                Box::new(|o| o.leader_elect_namespace = "Kube".into()),
+            ),
+            (
+                "region_annotation",
+                Box::new(|o| o.region_annotation = " ".into()),
+            ),
+            (
+                "region_fields",
+                Box::new(|o| o.region_fields = vec!["spec..region".into()]),
+            ),
             ("namespace", Box::new(|o| o.namespace = Some("a_b".into()))),
-            ("impersonation_secret", Box::new(|o| o.impersonation_secret = "A".into())),
+            (
+                "impersonation_secret",
+                Box::new(|o| o.impersonation_secret = "A".into()),
+            ),
             ("legacy_secret", Box::new(|o| o.legacy_secret = Some("".into()))),
-            ("kubeconfig_secret", Box::new(|o| o.kubeconfig_secret = Some("x/y".into()))),
+            (
+                "kubeconfig_secret",
+                Box::new(|o| o.kubeconfig_secret = Some("x/y".into())),
+            ),
             ("kubeconfig_key", Box::new(|o| o.kubeconfig_key = "a/b".into())),
             ("managed_by", Box::new(|o| o.managed_by = "a b".into())),
             ("cpu_request", Box::new(|o| o.cpu_request = "fast".into())),
             ("memory_request", Box::new(|o| o.memory_request = "64 Mi".into())),
             ("memory_limit", Box::new(|o| o.memory_limit = "".into())),
             ("extra_args", Box::new(|o| o.extra_args = vec!["-v".into()])),
-            ("extra_args", Box::new(|o| o.extra_args = vec!["--kubeconfig=/x".into()])),
-            ("extra_args", Box::new(|o| o.extra_args = vec!["--client-secret".into()])),
+            (
+                "extra_args",
+                Box::new(|o| o.extra_args = vec!["--kubeconfig=/x".into()]),
+            ),
+            (
+                "extra_args",
+                Box::new(|o| o.extra_args = vec!["--client-secret".into()]),
+            ),
         ];
         for (field, change) in cases {
             let mut o = RenderOptions::default();
@@ -264,8 +312,13 @@ mod tests {
                 other => panic!("{field}: expected InvalidOption, got {other:?}"),
             }
         }
-        let mut o = RenderOptions::default();
-        o.extra_args = vec!["--api-url=https://cloud.example/api/2.0/".into(), "--log-format=json".into()];
+        let o = RenderOptions {
+            extra_args: vec![
+                "--api-url=https://cloud.example/api/2.0/".into(),
+                "--log-format=json".into(),
+            ],
+            ..RenderOptions::default()
+        };
         o.validate().unwrap();
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::{Error, Result, deployment::lease_name, validate, yaml};
 use k8s_openapi::{
     api::{
         core::v1::{Namespace, ServiceAccount},
@@ -10,7 +11,6 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use crate::{Error, Result, deployment::lease_name, validate, yaml};
 
 /// Namespace of the CSI token Secret (the binary's `--csi-token-namespace` default).
 pub const CSI_TOKEN_NAMESPACE: &str = "cloudsigma-csi";
@@ -87,7 +87,10 @@ fn meta(name: &str, namespace: Option<&str>, component: &str) -> ObjectMeta {
         name: Some(name.into()),
         namespace: namespace.map(Into::into),
         labels: Some(BTreeMap::from([
-            ("app.kubernetes.io/managed-by".to_owned(), "cloudsigma-ccm".to_owned()),
+            (
+                "app.kubernetes.io/managed-by".to_owned(),
+                "cloudsigma-ccm".to_owned(),
+            ),
             ("app.kubernetes.io/component".to_owned(), component.to_owned()),
         ])),
         ..ObjectMeta::default()
@@ -106,8 +109,10 @@ fn rule(group: &str, resources: &[&str], names: &[&str], verbs: &[&str]) -> Poli
 }
 
 fn check(field: &'static str, value: &str) -> Result<()> {
-    validate::dns_label(value)
-        .map_err(|e| Error::InvalidOption { field, reason: format!("{value:?} {e}") })
+    validate::dns_label(value).map_err(|e| Error::InvalidOption {
+        field,
+        reason: format!("{value:?} {e}"),
+    })
 }
 
 fn role_ref(kind: &str, metadata: &ObjectMeta) -> RoleRef {
@@ -140,7 +145,12 @@ pub(crate) fn build(cluster: &str, opts: &TenantRbacOptions) -> Result<TenantRba
     let cluster_role = ClusterRole {
         metadata: meta(TENANT_RBAC_NAME, None, "node-controller"),
         rules: Some(vec![
-            rule("", &["nodes"], &[], &["get", "list", "watch", "update", "patch", "delete"]),
+            rule(
+                "",
+                &["nodes"],
+                &[],
+                &["get", "list", "watch", "update", "patch", "delete"],
+            ),
             rule("", &["nodes/status"], &[], &["patch"]),
         ]),
         aggregation_rule: None,
@@ -153,11 +163,19 @@ pub(crate) fn build(cluster: &str, opts: &TenantRbacOptions) -> Result<TenantRba
 
     let mut roles = vec![
         Role {
-            metadata: meta("cloudsigma-ccm-events", Some(NODE_EVENT_NAMESPACE), "node-controller"),
+            metadata: meta(
+                "cloudsigma-ccm-events",
+                Some(NODE_EVENT_NAMESPACE),
+                "node-controller",
+            ),
             rules: Some(vec![rule("", &["events"], &[], &["create", "patch"])]),
         },
         Role {
-            metadata: meta("cloudsigma-ccm-leader-election", Some(&opts.lease_namespace), "leader-election"),
+            metadata: meta(
+                "cloudsigma-ccm-leader-election",
+                Some(&opts.lease_namespace),
+                "leader-election",
+            ),
             // kube-lease-manager gets, creates and patches (apply + strategic merge) its one Lease.
             // `create` cannot be limited to a name (the name is not in the request URL).
             rules: Some(vec![
@@ -170,7 +188,12 @@ pub(crate) fn build(cluster: &str, opts: &TenantRbacOptions) -> Result<TenantRba
         roles.push(Role {
             metadata: meta("cloudsigma-ccm-csi-token", Some(CSI_TOKEN_NAMESPACE), "csi-token"),
             rules: Some(vec![
-                rule("", &["secrets"], &[CSI_TOKEN_SECRET], &["get", "list", "watch", "update", "delete"]),
+                rule(
+                    "",
+                    &["secrets"],
+                    &[CSI_TOKEN_SECRET],
+                    &["get", "list", "watch", "update", "delete"],
+                ),
                 rule("", &["secrets"], &[], &["create"]),
                 rule("events.k8s.io", &["events"], &[], &["create", "patch"]),
             ]),
@@ -194,7 +217,11 @@ pub(crate) fn build(cluster: &str, opts: &TenantRbacOptions) -> Result<TenantRba
     Ok(TenantRbac {
         namespace,
         service_account: ServiceAccount {
-            metadata: meta(&opts.service_account, Some(&opts.service_account_namespace), "identity"),
+            metadata: meta(
+                &opts.service_account,
+                Some(&opts.service_account_namespace),
+                "identity",
+            ),
             ..ServiceAccount::default()
         },
         cluster_role,

@@ -9,7 +9,10 @@ pub(crate) fn dns_label(value: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if value.len() > 63 {
-        return Err(format!("is {} characters long; at most 63 are allowed", value.len()));
+        return Err(format!(
+            "is {} characters long; at most 63 are allowed",
+            value.len()
+        ));
     }
     if let Some(c) = value
         .chars()
@@ -31,7 +34,10 @@ pub(crate) fn dns_subdomain(value: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if value.len() > 253 {
-        return Err(format!("is {} characters long; at most 253 are allowed", value.len()));
+        return Err(format!(
+            "is {} characters long; at most 253 are allowed",
+            value.len()
+        ));
     }
     for label in value.split('.') {
         dns_label(label).map_err(|e| format!("has the part {label:?}, which {e}"))?;
@@ -48,7 +54,9 @@ pub(crate) fn secret_key(value: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(format!("contains {c:?}; only letters, digits, '-', '_' and '.' are allowed"));
+        return Err(format!(
+            "contains {c:?}; only letters, digits, '-', '_' and '.' are allowed"
+        ));
     }
     Ok(())
 }
@@ -63,7 +71,9 @@ pub(crate) fn label_value(value: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
-        return Err(format!("contains {c:?}; only letters, digits, '-', '_' and '.' are allowed"));
+        return Err(format!(
+            "contains {c:?}; only letters, digits, '-', '_' and '.' are allowed"
+        ));
     }
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !alnum(value.chars().next()) || !alnum(value.chars().last()) {
@@ -139,10 +149,7 @@ pub(crate) fn email(value: &str) -> Result<(), String> {
         if label.is_empty() {
             return Err(format!("has an empty part in the domain {domain:?}"));
         }
-        if let Some(c) = label
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-        {
+        if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
             return Err(format!(
                 "has {c:?} in the domain (letters, digits, '-' and '.' only; use punycode for IDNs)"
             ));
