@@ -4,17 +4,17 @@
 //! `cs-api` into the CSI Identity and Controller services of `csi-driver`, served on a Unix socket until
 //! SIGTERM or SIGINT. Flags are documented in `docs/csi.md`.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
-use anyhow::{Context, bail};
-use clap::{Parser, ValueEnum};
+use anyhow::Context;
+use clap::{CommandFactory, Parser, ValueEnum};
 use cs_api::{Client, ClientOptions, Endpoints};
 use cs_auth::{SharedProvider, UsernamePasswordProvider};
 use csi_driver::{
     ControllerOptions, ControllerService, IdentityService, endpoint,
     sizes::{GIB, SizeLimits},
 };
-use csi_tokenfile::{DEFAULT_TOKEN_FILE, RegionSource, TokenFileConfig, TokenFileProvider};
+use csi_tokenfile::{DEFAULT_TOKEN_FILE, RegionSource, TokenFileConfig, TokenFileProvider, check_region};
 use secrecy::SecretString;
 use tracing::info;
 
@@ -51,16 +51,11 @@ struct Args {
 
     /// Legacy fallback: the account email, used (with --password) whenever the token file has no
     /// usable token.
-    #[arg(long, env = "CLOUDSIGMA_USERNAME", requires = "password")]
+    #[arg(long, env = "CLOUDSIGMA_USERNAME")]
     username: Option<String>,
 
     /// Legacy fallback: the account password (prefer the environment variable over the flag).
-    #[arg(
-        long,
-        env = "CLOUDSIGMA_PASSWORD",
-        hide_env_values = true,
-        requires = "username"
-    )]
+    #[arg(long, env = "CLOUDSIGMA_PASSWORD", hide_env_values = true)]
     password: Option<String>,
 
     /// Regular API base URL; may contain `{region}` (e.g. `http://127.0.0.1:8080/{region}/api/2.0/`).
@@ -70,7 +65,7 @@ struct Args {
 
     /// Direct API base URL for impersonated tokens; may contain `{region}`. Default: the `direct.` host of
     /// the region, or --api-url when only that is given.
-    #[arg(long, env = "CLOUDSIGMA_DIRECT_API_URL", requires = "api_url")]
+    #[arg(long, env = "CLOUDSIGMA_DIRECT_API_URL")]
     direct_api_url: Option<String>,
 
     /// Size of a volume created without a capacity range, in GiB.
@@ -113,76 +108,267 @@ async fn shutdown_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    init_logging(args.log_format);
-    run(args).await
+/// A bad command line or environment (exit code 2). The message names the flag, its environment variable
+/// and the fix, and never a secret value.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let socket = endpoint::socket_path("--endpoint (CSI_ENDPOINT)", &args.endpoint)?;
+impl std::error::Error for Usage {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    Usage(message.into()).into()
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => return clap_exit(&error),
+    };
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<Usage>() {
+            Some(bad) => {
+                eprintln!("error: {bad}");
+                ExitCode::from(2)
+            }
+            None => {
+                tracing::error!(error = format!("{e:#}"), "csi-controller stopped");
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Prints a clap error (or the help/version text) with any password value scrubbed, adds which
+/// environment variable feeds the offending flag, and returns clap's exit code (2 for errors).
+fn clap_exit(error: &clap::Error) -> ExitCode {
+    let mut text = error.render().to_string();
+    for secret in password_values() {
+        text = text.replace(&secret, "[REDACTED]");
+    }
+    let code = error.exit_code();
+    if error.use_stderr() {
+        eprint!("{text}");
+        if let Some(note) = env_note(error) {
+            eprintln!("{note}");
+        }
+    } else {
+        print!("{text}");
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// Every password value present on the command line or in the environment (never to be echoed).
+fn password_values() -> Vec<String> {
+    let mut values: Vec<String> = std::env::var("CLOUDSIGMA_PASSWORD").into_iter().collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(value) = arg.strip_prefix("--password=") {
+            values.push(value.to_owned());
+        } else if arg == "--password"
+            && let Some(value) = args.get(i + 1)
+        {
+            values.push(value.clone());
+        }
+    }
+    values.retain(|v| !v.is_empty());
+    values
+}
+
+/// "note: --flag can also be set through ENV …" for the flags a clap error names.
+fn env_note(error: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let named: Vec<&str> = match error.get(ContextKind::InvalidArg)? {
+        ContextValue::String(one) => vec![one.as_str()],
+        ContextValue::Strings(many) => many.iter().map(String::as_str).collect(),
+        _ => return None,
+    };
+    let command = Args::command();
+    let notes: Vec<String> = named
+        .iter()
+        .filter_map(|name| {
+            let long = name.split_whitespace().next()?.strip_prefix("--")?;
+            let long = long.split('=').next()?;
+            let arg = command.get_arguments().find(|a| a.get_long() == Some(long))?;
+            let env = arg.get_env()?.to_str()?;
+            Some(format!(
+                "--{long} can also be set through the environment variable {env}; check both"
+            ))
+        })
+        .collect();
+    (!notes.is_empty()).then(|| format!("note: {}", notes.join("; ")))
+}
+
+/// Everything built from the flags before the socket is opened.
+struct Setup {
+    socket: PathBuf,
+    identity: IdentityService,
+    controller: ControllerService,
+}
+
+/// Checks the flags and builds the provider, client and services. Errors that the user must fix in the
+/// flags or environment are [`Usage`] errors.
+fn configure(args: Args) -> anyhow::Result<Setup> {
+    let socket = endpoint::socket_path("--endpoint (CSI_ENDPOINT)", &args.endpoint)
+        .map_err(|e| usage(e.to_string()))?;
     let legacy = match (args.username, args.password) {
         (Some(username), Some(password)) => Some(
-            UsernamePasswordProvider::new(username, SecretString::from(password))
-                .context("--username/--password (CLOUDSIGMA_USERNAME/CLOUDSIGMA_PASSWORD)")?,
+            UsernamePasswordProvider::new(username, SecretString::from(password)).map_err(|e| {
+                usage(format!(
+                    "--username/--password (CLOUDSIGMA_USERNAME/CLOUDSIGMA_PASSWORD): {e}; set both to \
+                     non-empty values, or neither to rely on the token file alone"
+                ))
+            })?,
         ),
         (None, None) => None,
-        // clap's `requires` makes these unreachable; keep the message anyway.
-        _ => bail!(
-            "--username and --password (CLOUDSIGMA_USERNAME/CLOUDSIGMA_PASSWORD) must be given together"
-        ),
+        (Some(_), None) => {
+            return Err(usage(
+                "--username (CLOUDSIGMA_USERNAME) is set but --password (CLOUDSIGMA_PASSWORD) is not: the \
+                 legacy fallback needs both; set the password too, or unset the username",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(usage(
+                "--password (CLOUDSIGMA_PASSWORD) is set but --username (CLOUDSIGMA_USERNAME) is not: the \
+                 legacy fallback needs both; set the username (the account email) too, or unset the password",
+            ));
+        }
     };
+    if args.direct_api_url.is_some() && args.api_url.is_none() {
+        return Err(usage(
+            "--direct-api-url (CLOUDSIGMA_DIRECT_API_URL) needs --api-url (CLOUDSIGMA_API_URL): set the \
+             regular API URL too, or drop --direct-api-url to use the region's public hosts",
+        ));
+    }
+    if let Some(region) = &args.region {
+        check_region("--region (CLOUDSIGMA_REGION)", region).map_err(|e| {
+            usage(format!(
+                "{e}; use a CloudSigma location code such as zrh (letters, digits and -)"
+            ))
+        })?;
+    }
     let has_legacy = legacy.is_some();
     let provider = TokenFileProvider::new(TokenFileConfig {
         token_file: args.token_file.clone(),
         region_override: args.region,
         legacy,
     })
-    .context(
-        "cannot set up credentials (set --region / CLOUDSIGMA_REGION when the Secret has no region file)",
-    )?;
+    .map_err(|e| match e {
+        csi_tokenfile::Error::NoRegion { .. } => usage(format!(
+            "{e}; set --region (CLOUDSIGMA_REGION) or mount the Secret with its region file"
+        )),
+        other => usage(format!(
+            "--token-file (CLOUDSIGMA_TOKEN_FILE): {other}; give the path of the token file"
+        )),
+    })?;
     let region = provider.region().to_owned();
     let endpoints = match &args.api_url {
-        Some(api_url) => Endpoints::from_templates(api_url, args.direct_api_url.as_deref(), &region)
-            .context("--api-url / --direct-api-url")?,
-        None => Endpoints::for_location(&region).context("--region (or the Secret's region file)")?,
+        Some(api_url) => {
+            Endpoints::from_templates(api_url, None, &region).map_err(|e| {
+                usage(format!(
+                    "--api-url (CLOUDSIGMA_API_URL): {e}; give an http(s) base URL such as \
+                     https://{{region}}.cloudsigma.com/api/2.0/"
+                ))
+            })?;
+            Endpoints::from_templates(api_url, args.direct_api_url.as_deref(), &region).map_err(|e| {
+                usage(format!(
+                    "--direct-api-url (CLOUDSIGMA_DIRECT_API_URL): {e}; give an http(s) base URL such as \
+                     https://direct.{{region}}.cloudsigma.com/api/2.0/"
+                ))
+            })?
+        }
+        None => Endpoints::for_location(&region).map_err(|e| {
+            usage(format!(
+                "--region (CLOUDSIGMA_REGION) or the Secret's region file: {e} (--api-url / CLOUDSIGMA_API_URL)"
+            ))
+        })?,
     };
-    info!(
-        region = %region,
-        region_from = match provider.region_source() {
-            RegionSource::Override => "--region",
-            RegionSource::File => "region file",
-        },
-        token_file = %args.token_file.display(),
-        legacy_fallback = has_legacy,
-        api = %endpoints.regular(),
-        direct_api = %endpoints.direct(),
-        "starting the CloudSigma CSI controller"
-    );
+    let gib = |flag: &str, value: u64| {
+        value.checked_mul(GIB).ok_or_else(|| {
+            usage(format!(
+                "{flag}: {value} GiB is more than any volume can be; give a smaller size in GiB"
+            ))
+        })
+    };
+    let sizes = SizeLimits {
+        default_bytes: gib(
+            "--default-volume-size-gib (CSI_DEFAULT_VOLUME_SIZE_GIB)",
+            args.default_volume_size_gib,
+        )?,
+        max_bytes: gib(
+            "--max-volume-size-gib (CSI_MAX_VOLUME_SIZE_GIB)",
+            args.max_volume_size_gib,
+        )?,
+        ..SizeLimits::default()
+    };
+    let (api, direct_api) = (endpoints.regular().clone(), endpoints.direct().clone());
+    let region_from = match provider.region_source() {
+        RegionSource::Override => "--region",
+        RegionSource::File => "region file",
+    };
     let provider: SharedProvider = Arc::new(provider);
     let client = Client::new(endpoints, Arc::clone(&provider), ClientOptions::default())
         .context("cannot build the CloudSigma client")?;
     let options = ControllerOptions {
-        sizes: SizeLimits {
-            default_bytes: args.default_volume_size_gib.saturating_mul(GIB),
-            max_bytes: args.max_volume_size_gib.saturating_mul(GIB),
-            ..SizeLimits::default()
-        },
+        sizes,
         ..ControllerOptions::default()
     };
-    let controller = ControllerService::new(client, region.clone(), options)
-        .context("--default-volume-size-gib / --max-volume-size-gib")?;
+    let controller = ControllerService::new(client, region.clone(), options).map_err(|e| {
+        usage(format!(
+            "--default-volume-size-gib (CSI_DEFAULT_VOLUME_SIZE_GIB) / --max-volume-size-gib \
+             (CSI_MAX_VOLUME_SIZE_GIB): {e}; the default size must not exceed the maximum"
+        ))
+    })?;
     let identity = IdentityService::new(Some(provider), &region);
-    let listener = endpoint::bind(&socket)?;
-    endpoint::serve(listener, &socket, identity, controller, shutdown_signal()).await?;
+    info!(
+        region = %region,
+        region_from,
+        token_file = %args.token_file.display(),
+        legacy_fallback = has_legacy,
+        api = %api,
+        direct_api = %direct_api,
+        "starting the CloudSigma CSI controller"
+    );
+    Ok(Setup {
+        socket,
+        identity,
+        controller,
+    })
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let setup = configure(args)?;
+    let listener = endpoint::bind(&setup.socket)?;
+    endpoint::serve(
+        listener,
+        &setup.socket,
+        setup.identity,
+        setup.controller,
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]
@@ -203,7 +389,12 @@ mod tests {
 
     #[test]
     fn username_and_password_come_together() {
-        let e = Args::try_parse_from(["csi-controller", "--username", "a@b.c"]).unwrap_err();
-        assert!(e.to_string().contains("--password"), "{e}");
+        let args = Args::try_parse_from(["csi-controller", "--region", "zrh", "--username", "a@b.c"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = configure(args).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.contains("--password") && e.contains("CLOUDSIGMA_PASSWORD"),
+            "{e}"
+        );
     }
 }

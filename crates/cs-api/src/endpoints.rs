@@ -140,23 +140,35 @@ fn validate_region(region: &str) -> Result<String> {
     Ok(region)
 }
 
+/// How a base URL may appear in an error: not at all when it holds an `@`, since everything before it
+/// may be a password (`https://user:password@host`), even in text that does not parse as a URL.
+fn shown(text: &str) -> String {
+    if text.contains('@') {
+        "(not shown: it contains `@`, possibly credentials)".to_owned()
+    } else {
+        format!("`{text}`")
+    }
+}
+
 fn parse_base(what: &str, text: &str) -> Result<Url> {
     let text = text.trim();
     if text.contains(REGION_PLACEHOLDER) {
         return Err(Error::Config(format!(
-            "{what} `{text}` still contains {REGION_PLACEHOLDER}"
+            "{what} {} still contains {REGION_PLACEHOLDER}",
+            shown(text)
         )));
     }
     let mut url =
-        Url::parse(text).map_err(|e| Error::Config(format!("{what} `{text}` is not a URL: {e}")))?;
+        Url::parse(text).map_err(|e| Error::Config(format!("{what} {} is not a URL: {e}", shown(text))))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(
-            "{what} `{text}` must use http or https, not `{}`",
+            "{what} {} must use http or https, not `{}`",
+            shown(text),
             url.scheme()
         )));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::Config(format!("{what} `{text}` has no host")));
+        return Err(Error::Config(format!("{what} {} has no host", shown(text))));
     }
     if !url.username().is_empty() || url.password().is_some() {
         // Do not echo the URL: it holds credentials.
@@ -166,7 +178,8 @@ fn parse_base(what: &str, text: &str) -> Result<Url> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::Config(format!(
-            "{what} `{text}` must not have a query or fragment"
+            "{what} {} must not have a query or fragment",
+            shown(text)
         )));
     }
     if !url.path().ends_with('/') {
@@ -264,5 +277,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(text.contains("direct API URL"), "{text}");
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_never_echoed_even_when_it_does_not_parse() {
+        for url in [
+            "https://me:pw-Url-9911@:99999/api/2.0/",
+            "https://me:pw-Url-9911@/",
+            "ftp://me:pw-Url-9911@host/",
+            "https://me:pw-Url-9911@host/api/2.0/?x=1",
+            "https://me:pw-Url-9911@host/api/2.0/",
+        ] {
+            let text = Endpoints::single(url).unwrap_err().to_string();
+            assert!(!text.contains("pw-Url-9911"), "{text}");
+            assert!(text.contains("API URL"), "{text}");
+        }
     }
 }

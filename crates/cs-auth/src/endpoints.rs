@@ -55,13 +55,24 @@ pub(crate) fn validate_email(email: &str) -> Result<()> {
     }
 }
 
+/// How a URL setting may appear in an error: not at all when it holds an `@`, since everything before
+/// it may be a password (`https://user:password@host`), even in text that does not parse as a URL.
+fn shown(value: &str) -> String {
+    if value.contains('@') {
+        "(not shown: it contains '@', possibly credentials)".to_owned()
+    } else {
+        format!("{value:?}")
+    }
+}
+
 /// Parses an absolute http(s) URL given in setting `field`, refusing embedded credentials.
 fn parse_base(field: &str, value: &str) -> Result<Url> {
-    let url =
-        Url::parse(value).map_err(|e| Error::Config(format!("{field} {value:?} is not a valid URL: {e}")))?;
+    let url = Url::parse(value)
+        .map_err(|e| Error::Config(format!("{field} {} is not a valid URL: {e}", shown(value))))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::Config(format!(
-            "{field} {value:?} must be an http or https URL"
+            "{field} {} must be an http or https URL",
+            shown(value)
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -71,7 +82,8 @@ fn parse_base(field: &str, value: &str) -> Result<Url> {
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::Config(format!(
-            "{field} {value:?} must not have a query or fragment"
+            "{field} {} must not have a query or fragment",
+            shown(value)
         )));
     }
     Ok(url)
@@ -100,8 +112,9 @@ impl ImpersonationTemplate {
         let template = template.trim();
         if !template.contains(REGION_PLACEHOLDER) {
             return Err(Error::Config(format!(
-                "impersonation_url {template:?} has no {REGION_PLACEHOLDER} placeholder \
-                 (e.g. https://direct.{{region}}.cloudsigma.com/)"
+                "impersonation_url {} has no {REGION_PLACEHOLDER} placeholder \
+                 (e.g. https://direct.{{region}}.cloudsigma.com/)",
+                shown(template)
             )));
         }
         let template = if template.ends_with('/') {
@@ -223,5 +236,23 @@ mod tests {
         );
         let e = ImpersonationTemplate::parse("direct.{region}.cloudsigma.com").unwrap_err();
         assert!(e.to_string().contains("impersonation_url"), "{e}");
+    }
+
+    #[test]
+    fn a_password_in_a_url_is_never_echoed_even_when_it_does_not_parse() {
+        for url in [
+            "https://me:pw-Url-9911@:99999",
+            "https://me:pw-Url-9911@",
+            "ftp://me:pw-Url-9911@host",
+            "https://me:pw-Url-9911@host/?x=1",
+        ] {
+            let text = token_url(url).unwrap_err().to_string();
+            assert!(!text.contains("pw-Url-9911"), "{text}");
+            assert!(text.contains("oauth_url"), "{text}");
+        }
+        let text = ImpersonationTemplate::parse("https://me:pw-Url-9911@direct.example.com/")
+            .unwrap_err()
+            .to_string();
+        assert!(!text.contains("pw-Url-9911"), "{text}");
     }
 }
