@@ -279,3 +279,56 @@ async fn csi_controller_binary_help_never_shows_secret_env_values() {
     }
     assert!(!help.contains("pw-Hidden-42"), "{help}");
 }
+
+#[tokio::test]
+async fn csi_controller_binary_socket_is_owner_only_even_with_a_permissive_umask() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = TempDir::new().unwrap();
+    let socket = dir.path().join("csi.sock");
+    // With umask 000 a freshly bound socket would be rw for everyone: only the binary's chmod makes it
+    // 0600 (docs/csi.md, "Socket").
+    let mut c = Command::new("sh");
+    c.env_clear()
+        .env("RUST_LOG", "info")
+        .args(["-c", "umask 000; exec \"$0\" \"$@\"", BIN])
+        .arg("--endpoint")
+        .arg(format!("unix://{}", socket.display()))
+        .args([
+            "--region",
+            "zrh",
+            "--api-url",
+            "http://127.0.0.1:9/{region}/api/2.0/",
+        ])
+        .arg("--token-file")
+        .arg(dir.path().join("access_token"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = c.spawn().unwrap();
+    let _channel = connect(&socket, &mut child).await;
+    let meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(
+        meta.permissions().mode() & 0o7777,
+        0o600,
+        "socket mode {:o}",
+        meta.permissions().mode()
+    );
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!socket.exists());
+}
