@@ -16,7 +16,7 @@ use crate::{
     },
 };
 
-/// The Identity service. Probe reports ready while credentials can be obtained.
+/// The Identity service. Probe reports ready while the process serves (see [`Identity::probe`]).
 #[derive(Debug, Clone)]
 pub struct IdentityService {
     provider: Option<SharedProvider>,
@@ -24,7 +24,7 @@ pub struct IdentityService {
 }
 
 impl IdentityService {
-    /// An identity service whose Probe asks `provider` for credentials (no provider: always ready).
+    /// An identity service whose Probe checks (and logs) whether `provider` yields credentials.
     /// `region` is reported in the plugin manifest.
     pub fn new(provider: Option<SharedProvider>, region: &str) -> Self {
         Self {
@@ -77,20 +77,17 @@ impl Identity for IdentityService {
         }))
     }
 
-    /// Ready when the credentials provider yields credentials (e.g. the token file or the legacy
-    /// fallback is usable); not ready (an OK answer with `ready: false`) otherwise, so a missing token
-    /// does not make the liveness probe restart the pod in a loop before the Secret arrives.
+    /// Always ready while the process serves: the kubelet's livenessprobe sidecar fails (and the pod
+    /// restarts) on `ready: false`, and a restart cannot fix missing credentials. When the provider yields
+    /// none (no token file yet, no legacy credentials), a warning is logged and every CloudSigma-backed RPC
+    /// answers UNAUTHENTICATED/UNAVAILABLE with the reason.
     async fn probe(&self, _request: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
-        let ready = match &self.provider {
-            None => true,
-            Some(provider) => match provider.credentials().await {
-                Ok(_) => true,
-                Err(error) => {
-                    warn!(%error, "Probe: no usable CloudSigma credentials");
-                    false
-                }
-            },
-        };
+        if let Some(provider) = &self.provider
+            && let Err(error) = provider.credentials().await
+        {
+            warn!(%error, "Probe: no usable CloudSigma credentials yet; RPCs fail until the token file is valid");
+        }
+        let ready = true;
         Ok(Response::new(ProbeResponse { ready: Some(ready) }))
     }
 }
