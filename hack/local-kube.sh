@@ -41,7 +41,7 @@ as_root() {
 }
 
 have_deps() {
-  command -v go >/dev/null && command -v etcd >/dev/null && command -v openssl >/dev/null &&
+  command -v kubectl >/dev/null && command -v go >/dev/null && command -v etcd >/dev/null && command -v openssl >/dev/null &&
     command -v curl >/dev/null && [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] &&
     command -v dpkg-source >/dev/null
 }
@@ -62,8 +62,11 @@ EOF
     as_root apt-get update -qq
   fi
   if ! have_deps; then
-    log "installing ${APT_PACKAGES[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+    local pkgs=("${APT_PACKAGES[@]}")
+    # kubectl for the demo and the manifest tests; a kubectl already installed (any version) is kept.
+    command -v kubectl >/dev/null || pkgs+=(kubernetes-client)
+    log "installing ${pkgs[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
   fi
   have_deps || die "packages missing after install: ${APT_PACKAGES[*]}"
 }

@@ -11,8 +11,10 @@ use secrecy::SecretString;
 /// --kubeconfig) whose VMs live in the CloudSigma account of --user-email. Every flag can also be given
 /// as the environment variable shown.
 #[derive(Debug, Parser)]
-#[command(name = "ccm", version, about, long_about = None, max_term_width = 110)]
+#[command(name = "ccm", version, about, long_about = None, max_term_width = 110, args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<crate::render::Command>,
     #[command(flatten)]
     pub cloud: CloudArgs,
     #[command(flatten)]

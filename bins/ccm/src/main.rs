@@ -7,6 +7,7 @@ mod args;
 mod creds;
 mod http;
 mod observe;
+mod render;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -27,7 +28,19 @@ use crate::{
 type Shutdown = Shared<futures::future::BoxFuture<'static, ()>>;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(render::Command::Render(render_args)) = args.command.take() {
+        return match render::render(render_args) {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Err(e) = init_tracing(args.serve.log_format, &args.serve.log_level) {
         eprintln!("error: --log-level (CCM_LOG_LEVEL): {e}");
         return ExitCode::from(2);

@@ -210,3 +210,42 @@ fn version_prints() {
     assert_eq!(code, 0);
     assert!(text.starts_with("ccm "), "{text}");
 }
+
+#[test]
+fn render_prints_the_deployment_of_a_cluster() {
+    let cluster = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cluster.yaml");
+    let (code, text) = run(&["render", "--cluster", cluster, "--csi-token"], &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("kind: Deployment") && text.contains("name: csccm-example"),
+        "{text}"
+    );
+    assert!(text.contains("--csi-token-enabled"), "{text}");
+}
+
+#[test]
+fn render_errors_exit_2_naming_the_input() {
+    let (code, text) = run(&["render", "--cluster", "/nonexistent/cluster.yaml"], &[]);
+    assert_eq!(code, 2);
+    assert!(text.contains("--cluster /nonexistent/cluster.yaml"), "{text}");
+    let dir = std::env::temp_dir().join(format!("ccm-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("cluster.yaml");
+    std::fs::write(
+        &bad,
+        "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata:\n  name: no-owner\n  namespace: t\n  annotations:\n    cloudsigma.com/owner-email: not-an-email\n    cloudsigma.com/region: zrh\n",
+    )
+    .unwrap();
+    let (code, text) = run(&["render", "--cluster", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("no-owner") && text.contains("owner-email"),
+        "{text}"
+    );
+    // Controller flags do not mix with the subcommand.
+    let (code, _) = run(
+        &["--region", "zrh", "render", "--cluster", bad.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 2);
+}

@@ -81,13 +81,13 @@ fn watch_invariants(
         let mut s = watcher(nodes, watcher::Config::default()).boxed();
         while let Some(Ok(ev)) = s.next().await {
             match ev {
-                watcher::Event::Apply(n) | watcher::Event::InitApply(n) => {
-                    if !has_taint(&n, UNINITIALIZED) && !has_ip(&n) {
-                        v1.push(format!(
-                            "node {} untainted without an IP address",
-                            n.metadata.name.unwrap_or_default()
-                        ));
-                    }
+                watcher::Event::Apply(n) | watcher::Event::InitApply(n)
+                    if !has_taint(&n, UNINITIALIZED) && !has_ip(&n) =>
+                {
+                    v1.push(format!(
+                        "node {} untainted without an IP address",
+                        n.metadata.name.unwrap_or_default()
+                    ));
                 }
                 watcher::Event::Delete(n) => {
                     v1.push(format!("node {} deleted", n.metadata.name.unwrap_or_default()))
