@@ -142,6 +142,15 @@ impl Generation {
 
 /// Reads at most `limit` bytes of `path`; errors are reported against `shown` (the configured path).
 fn read_file(path: &Path, shown: &Path, limit: usize) -> Result<Vec<u8>> {
+    // Only regular files: opening a FIFO for reading would block until a writer appears (forever), and
+    // a device is no Secret file.
+    let meta = std::fs::metadata(path).map_err(|e| Error::from_io(shown.to_owned(), &e))?;
+    not_a_file(&meta).map_or(Ok(()), |reason| {
+        Err(Error::Unreadable {
+            path: shown.to_owned(),
+            reason: reason.into(),
+        })
+    })?;
     let file = File::open(path).map_err(|e| Error::from_io(shown.to_owned(), &e))?;
     let mut buffer = Vec::with_capacity(256);
     // `take(limit + 1)` tells "exactly at the limit" from "over it" without reading a huge file.
@@ -158,6 +167,18 @@ fn read_file(path: &Path, shown: &Path, limit: usize) -> Result<Vec<u8>> {
         });
     }
     Ok(buffer)
+}
+
+/// Why `meta` does not describe a regular file, if it does not.
+fn not_a_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("it is a directory, not a regular file")
+    } else {
+        Some("it is not a regular file (a FIFO, socket or device)")
+    }
 }
 
 /// A small text file's trimmed content; `None` when it is absent or empty.

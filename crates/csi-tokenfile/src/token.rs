@@ -86,6 +86,8 @@ pub(crate) fn jwt_expiry(token: &str) -> Option<Timestamp> {
     let seconds = exp
         .as_i64()
         .or_else(|| exp.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))?;
+    // A claim beyond the representable range is still a time: far past (expired) or far future.
+    let seconds = seconds.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
     Timestamp::from_second(seconds).ok()
 }
 
@@ -207,5 +209,15 @@ mod tests {
         assert_eq!(jwt_expiry("h.p.s.x"), None);
         assert_eq!(jwt_expiry(&jwt(r#"{"exp":"soon"}"#)), None);
         assert_eq!(jwt_expiry(&jwt("[1,2]")), None);
+        // Beyond the timestamp range: still far past or far future, never "no expiry".
+        assert_eq!(jwt_expiry(&jwt(r#"{"exp":-1e300}"#)), Some(Timestamp::MIN));
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":-9223372036854775808}"#)),
+            Some(Timestamp::MIN)
+        );
+        assert_eq!(
+            jwt_expiry(&jwt(r#"{"exp":1e300}"#)).map(|t| t.as_second()),
+            Some(Timestamp::MAX.as_second())
+        );
     }
 }
