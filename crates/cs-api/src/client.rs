@@ -77,12 +77,15 @@ pub(crate) fn retry_delay(backoff: Duration, error: &Error, cap: Duration) -> Du
     backoff.max(asked)
 }
 
+/// Longest header value kept (request id, `Retry-After`); longer ones are dropped.
+const MAX_HEADER_TEXT: usize = 128;
+
 fn header_text(headers: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && s.len() <= MAX_HEADER_TEXT)
 }
 
 impl Client {

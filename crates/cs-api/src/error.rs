@@ -94,7 +94,30 @@ impl fmt::Display for ApiFailure {
     }
 }
 
-/// Parses an error body: array of entries, a single entry, or nothing usable.
+/// Most entries of an error body that are kept.
+pub(crate) const MAX_ERROR_DETAILS: usize = 20;
+/// Longest `error_message` kept, in characters (longer ones are cut and end in `…`).
+pub(crate) const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
+/// Longest `error_type` / `error_point` kept, in characters.
+pub(crate) const MAX_ERROR_FIELD_CHARS: usize = 100;
+
+/// A field of an error body as it may be kept: control characters (line breaks, escape sequences)
+/// become spaces, so the text cannot forge log lines, and it is cut at `max` characters.
+fn clean_field(value: Option<String>, max: usize) -> Option<String> {
+    let value = value?;
+    let mut out: String = value
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if value.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    Some(out)
+}
+
+/// Parses an error body: array of entries, a single entry, or nothing usable. At most
+/// [`MAX_ERROR_DETAILS`] entries are kept, each field cleaned and bounded (see `clean_field`).
 pub(crate) fn parse_error_body(body: &[u8]) -> Vec<ErrorDetail> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         return Vec::new();
@@ -111,7 +134,13 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Vec<ErrorDetail> {
     };
     entries
         .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
+        .filter_map(|v| serde_json::from_value::<ErrorDetail>(v).ok())
+        .take(MAX_ERROR_DETAILS)
+        .map(|d| ErrorDetail {
+            error_type: clean_field(d.error_type, MAX_ERROR_FIELD_CHARS),
+            error_point: clean_field(d.error_point, MAX_ERROR_FIELD_CHARS),
+            error_message: clean_field(d.error_message, MAX_ERROR_MESSAGE_CHARS),
+        })
         .collect()
 }
 
@@ -414,6 +443,28 @@ mod tests {
         );
         assert_eq!(multi.details.len(), 2);
         assert_eq!(multi.error_point.as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn error_fields_are_bounded_and_cannot_forge_log_lines() {
+        let long = "x".repeat(5000);
+        let body = format!(
+            r#"{{"error_type":"validation\nFAKE","error_point":"{long}","error_message":"a\r\nb\u001b[31m{long}"}}"#
+        );
+        let f = failure(400, &body);
+        assert_eq!(f.error_type.as_deref(), Some("validation FAKE"));
+        assert_eq!(
+            f.error_point.as_ref().map(|p| p.chars().count()),
+            Some(MAX_ERROR_FIELD_CHARS + 1)
+        );
+        let message = f.error_message.unwrap_or_default();
+        assert!(
+            message.starts_with("a  b [31mxxx") && message.ends_with('…'),
+            "{message}"
+        );
+        assert_eq!(message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 1);
+        let many = format!("[{}]", vec![r#"{"error_type":"v"}"#; 500].join(","));
+        assert_eq!(failure(400, &many).details.len(), MAX_ERROR_DETAILS);
     }
 
     #[test]
