@@ -35,7 +35,7 @@ demo:
 
 ## Benchmarks (docs/performance.md).
 bench:
-	@echo "make bench: no benchmark exists yet (issue 10 adds them)"; exit 1
+	hack/bench.sh $(BENCH_ARGS)
 
 ## Release builds of the shipped binaries (what bins/Dockerfile packages), each run with --version.
 release:

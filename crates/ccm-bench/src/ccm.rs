@@ -25,6 +25,10 @@ pub struct Launch {
     pub args: Vec<String>,
     /// Where its output goes.
     pub log: PathBuf,
+    /// Extra environment variables (diagnostics, e.g. `MALLOC_ARENA_MAX`).
+    pub env: Vec<(String, String)>,
+    /// A file to hold its pid while it runs (so a wrapper script can stop it if this process dies).
+    pub pid_file: Option<PathBuf>,
 }
 
 /// A running ccm; killed on drop if still running.
@@ -32,6 +36,7 @@ pub struct Ccm {
     child: Child,
     pid: u32,
     log: PathBuf,
+    pid_file: Option<PathBuf>,
     metrics_url: String,
     http: reqwest::Client,
     /// When the process was spawned (monotonic).
@@ -75,15 +80,23 @@ impl Ccm {
             .stdin(Stdio::null())
             .stdout(file)
             .stderr(err_file);
+        for (k, v) in &launch.env {
+            cmd.env(k, v);
+        }
         let spawned_wall = jiff::Timestamp::now();
         let spawned = Instant::now();
         let child = cmd
             .spawn()
             .map_err(|e| Error::io(format!("start {}", launch.bin.display()), e))?;
+        if let Some(p) = &launch.pid_file {
+            std::fs::write(p, child.id().to_string())
+                .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+        }
         Ok(Self {
             pid: child.id(),
             child,
             log: launch.log.clone(),
+            pid_file: launch.pid_file.clone(),
             metrics_url: format!("http://127.0.0.1:{port}/metrics"),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
@@ -141,6 +154,12 @@ impl Ccm {
 
     /// Sends SIGTERM and waits up to 10 s for a clean exit (then SIGKILL); returns the exit status.
     pub fn stop(&mut self) -> Result<ExitStatus> {
+        let status = self.stop_process();
+        self.forget_pid_file();
+        status
+    }
+
+    fn stop_process(&mut self) -> Result<ExitStatus> {
         if let Some(status) = self.child.try_wait().map_err(|e| Error::io("wait for ccm", e))? {
             return Ok(status);
         }
@@ -159,6 +178,12 @@ impl Ccm {
         self.child.wait().map_err(|e| Error::io("wait for ccm", e))
     }
 
+    fn forget_pid_file(&self) {
+        if let Some(p) = &self.pid_file {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
     /// What the JSON log says happened, in seconds after the spawn.
     pub fn timeline(&self) -> Result<Timeline> {
         let text = std::fs::read_to_string(&self.log)
@@ -173,6 +198,7 @@ impl Drop for Ccm {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        self.forget_pid_file();
     }
 }
 
@@ -188,10 +214,12 @@ pub struct Timeline {
     pub controllers: Option<f64>,
     /// The first `node initialized`.
     pub first_init: Option<f64>,
-    /// The last `node initialized`.
-    pub last_init: Option<f64>,
-    /// The `seconds` of every `node initialized` line (taint seen to taint removed).
+    /// When the last Node was initialized for the first time (every Node had a `node initialized` line).
+    pub all_init: Option<f64>,
+    /// The `seconds` of each Node's first `node initialized` line (taint seen to taint removed).
     pub init_seconds: Vec<f64>,
+    /// `node initialized` lines beyond the first per Node (passes that found the Node already done).
+    pub repeated_inits: usize,
     /// Lines at level WARN.
     pub warnings: usize,
     /// Lines at level ERROR.
@@ -204,6 +232,7 @@ impl Timeline {
     /// Reads the JSON lines; lines that are not JSON objects are ignored.
     pub fn parse(text: &str, spawned: jiff::Timestamp) -> Self {
         let mut t = Self::default();
+        let mut seen = std::collections::HashSet::new();
         for line in text.lines() {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
@@ -227,15 +256,68 @@ impl Timeline {
                 "node controllers started" => t.controllers = t.controllers.or(at),
                 "node initialized" => {
                     t.first_init = t.first_init.or(at);
-                    t.last_init = at.or(t.last_init);
-                    if let Some(s) = v["seconds"].as_f64() {
-                        t.init_seconds.push(s);
+                    let node = v["node"].as_str().unwrap_or_default().to_owned();
+                    if seen.insert(node) {
+                        t.all_init = at.or(t.all_init);
+                        if let Some(s) = v["seconds"].as_f64() {
+                            t.init_seconds.push(s);
+                        }
+                    } else {
+                        t.repeated_inits += 1;
                     }
                 }
                 _ => {}
             }
         }
         t
+    }
+}
+
+/// Follows the ccm's log: whether the node controllers started, and the distinct Nodes it reported
+/// `node initialized` for.
+#[derive(Debug, Default)]
+pub struct LogFollower {
+    offset: usize,
+    partial: String,
+    nodes: std::collections::HashSet<String>,
+    controllers_started: bool,
+}
+
+impl LogFollower {
+    /// Reads what the log gained since the last call; returns the number of distinct Nodes so far.
+    pub fn poll(&mut self, log: &Path) -> Result<usize> {
+        let bytes = std::fs::read(log).map_err(|e| Error::io(format!("read {}", log.display()), e))?;
+        if bytes.len() > self.offset {
+            self.partial
+                .push_str(&String::from_utf8_lossy(&bytes[self.offset..]));
+            self.offset = bytes.len();
+            let complete = self.partial.rfind('\n').map_or(0, |i| i + 1);
+            let lines: String = self.partial.drain(..complete).collect();
+            self.feed(&lines);
+        }
+        Ok(self.nodes.len())
+    }
+
+    /// True once `node controllers started` was logged.
+    pub fn controllers_started(&self) -> bool {
+        self.controllers_started
+    }
+
+    fn feed(&mut self, lines: &str) {
+        for line in lines.lines() {
+            if line.contains("\"node controllers started\"") {
+                self.controllers_started = true;
+            }
+            if !line.contains("\"node initialized\"") {
+                continue;
+            }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                && v["message"] == "node initialized"
+                && let Some(node) = v["node"].as_str()
+            {
+                self.nodes.insert(node.to_owned());
+            }
+        }
     }
 }
 
@@ -253,15 +335,48 @@ not json at all
 {"timestamp":"2026-01-01T00:00:00.500000Z","level":"INFO","message":"node initialized","node":"a","seconds":0.12}
 {"timestamp":"2026-01-01T00:00:00.900000Z","level":"WARN","message":"something odd"}
 {"timestamp":"2026-01-01T00:00:01.250000Z","level":"INFO","message":"node initialized","node":"b","seconds":0.8}
+{"timestamp":"2026-01-01T00:00:01.300000Z","level":"INFO","message":"node initialized","node":"a","seconds":0.01}
 "#;
         let t = Timeline::parse(log, spawned);
         assert!((t.starting.unwrap() - 0.1).abs() < 1e-9);
         assert!((t.reachable.unwrap() - 0.3).abs() < 1e-9);
         assert!((t.controllers.unwrap() - 0.31).abs() < 1e-9);
         assert!((t.first_init.unwrap() - 0.5).abs() < 1e-9);
-        assert!((t.last_init.unwrap() - 1.25).abs() < 1e-9);
+        assert!((t.all_init.unwrap() - 1.25).abs() < 1e-9);
         assert_eq!(t.init_seconds, vec![0.12, 0.8]);
+        assert_eq!(t.repeated_inits, 1);
         assert_eq!((t.warnings, t.errors), (1, 0));
         assert_eq!(t.first_problem.as_deref(), Some("something odd"));
+    }
+
+    #[test]
+    fn log_follower_counts_distinct_nodes_across_partial_reads() {
+        let dir = std::env::temp_dir().join(format!("ccm-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("ccm.log");
+        let line = |n: &str| format!(r#"{{"level":"INFO","message":"node initialized","node":"{n}"}}"#);
+        std::fs::write(
+            &log,
+            format!("{}\n{}\n{}", line("a"), line("a"), &line("b")[..20]),
+        )
+        .unwrap();
+        let mut w = LogFollower::default();
+        assert_eq!(w.poll(&log).unwrap(), 1, "the unfinished line is not read yet");
+        assert!(!w.controllers_started());
+        std::fs::write(
+            &log,
+            format!(
+                "{}\n{}\n{}\n{}\n{}\n",
+                line("a"),
+                line("a"),
+                line("b"),
+                r#"{"message":"other","node":"c"}"#,
+                r#"{"level":"INFO","message":"node controllers started"}"#
+            ),
+        )
+        .unwrap();
+        assert_eq!(w.poll(&log).unwrap(), 2);
+        assert!(w.controllers_started());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -150,24 +150,18 @@ impl Fleet {
         .collect()
     }
 
-    /// Gives every `step`-th server (starting with the first) a new address from block 1, as the
-    /// platform's DHCP would; returns the indexes of the changed servers.
-    pub fn change_ips(&mut self, count: usize) -> Result<Vec<usize>> {
-        let n = self.servers.len();
-        let count = count.min(n);
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let step = n / count;
-        let mut changed = Vec::with_capacity(count);
-        for k in 0..count {
-            let i = k * step;
+    /// Gives the servers at `indexes` a new address from block 1, as the platform's DHCP would.
+    pub fn change_ips(&mut self, indexes: &[usize]) -> Result<()> {
+        for &i in indexes {
+            let server = self.servers.get_mut(i).ok_or_else(|| Error::Config {
+                field: "--change-percent",
+                message: format!("server index {i} does not exist"),
+            })?;
             let ip = public_ip(i, 1)?;
-            self.emulator.try_set_nic_ip(&self.servers[i].uuid, 0, Some(ip))?;
-            self.servers[i].ip = ip;
-            changed.push(i);
+            self.emulator.try_set_nic_ip(&server.uuid, 0, Some(ip))?;
+            server.ip = ip;
         }
-        Ok(changed)
+        Ok(())
     }
 
     /// Requests served so far by route template (section 5 of docs/emulator.md).
@@ -203,8 +197,7 @@ mod tests {
         assert_eq!(json["status"], "running");
         assert_eq!(json["runtime"]["nics"][0]["ip_v4"]["uuid"], "185.10.0.8");
 
-        let changed = fleet.change_ips(2).unwrap();
-        assert_eq!(changed, vec![0, 100]);
+        fleet.change_ips(&[0, 100]).unwrap();
         let json = fleet.emulator().server_json(&fleet.servers()[100].uuid).unwrap();
         assert_eq!(json["runtime"]["nics"][0]["ip_v4"]["uuid"], "185.11.0.101");
         assert_eq!(fleet.servers()[100].ip, Ipv4Addr::new(185, 11, 0, 101));

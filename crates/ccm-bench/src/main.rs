@@ -48,6 +48,15 @@ struct Args {
     #[arg(long, default_value = "target/bench")]
     log_dir: PathBuf,
 
+    /// Extra environment for the ccm, KEY=VALUE (repeatable; diagnostics such as MALLOC_ARENA_MAX=2,
+    /// recorded in the report).
+    #[arg(long = "ccm-env", value_parser = parse_env)]
+    ccm_env: Vec<(String, String)>,
+
+    /// A file to hold the ccm's pid while it runs (for the wrapper script's clean-up).
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+
     /// Markdown file whose generated section (between the `make bench` markers) is replaced.
     #[arg(long)]
     update_doc: Option<PathBuf>,
@@ -83,6 +92,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?} must be greater than zero"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -144,6 +160,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             kubeconfig: args.kubeconfig.clone(),
             log_dir: args.log_dir.clone(),
             init_timeout: args.init_timeout,
+            pid_file: args.pid_file.clone(),
+            ccm_env: args.ccm_env.clone(),
         };
         let f = scenario::run(&settings, &client)
             .await
@@ -196,5 +214,16 @@ mod tests {
         assert!(parse_duration("0s").unwrap_err().contains("greater than zero"));
         assert!(parse_duration("5h").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("abc").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn environment_pairs() {
+        assert_eq!(
+            parse_env("MALLOC_ARENA_MAX=2"),
+            Ok(("MALLOC_ARENA_MAX".into(), "2".into()))
+        );
+        assert_eq!(parse_env("A=b=c"), Ok(("A".into(), "b=c".into())));
+        assert!(parse_env("novalue").is_err());
+        assert!(parse_env("=x").is_err());
     }
 }

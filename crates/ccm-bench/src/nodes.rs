@@ -40,16 +40,26 @@ pub struct Registration {
     pub role: &'static str,
 }
 
-/// The registrations for `servers` with role `role` and names prefixed by `prefix`: every 2nd Node has
-/// a providerID (`cloudsigma://<uuid>`), every 10th a `provided-node-ip` equal to its public address.
+/// True when Node `i` registers with a providerID (every 2nd, as with a kubelet `--provider-id`).
+pub fn has_provider_id(i: usize) -> bool {
+    i.is_multiple_of(2)
+}
+
+/// True when Node `i` registers with `provided-node-ip` (every 10th, its public address).
+pub fn has_provided_ip(i: usize) -> bool {
+    i.is_multiple_of(10)
+}
+
+/// The registrations for `servers` with role `role` and names prefixed by `prefix`, providerIDs per
+/// [`has_provider_id`] and `provided-node-ip` per [`has_provided_ip`].
 pub fn registrations(servers: &[Server], role: &'static str, prefix: &str) -> Vec<Registration> {
     servers
         .iter()
         .enumerate()
         .map(|(i, s)| Registration {
             name: format!("{prefix}{}", s.name),
-            provider_id: (i % 2 == 0).then(|| format!("cloudsigma://{}", s.uuid)),
-            provided_ip: (i % 10 == 0).then_some(s.ip),
+            provider_id: has_provider_id(i).then(|| format!("cloudsigma://{}", s.uuid)),
+            provided_ip: has_provided_ip(i).then_some(s.ip),
             kubelet_ip: s.ip,
             role,
         })

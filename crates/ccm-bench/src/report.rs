@@ -4,6 +4,7 @@
 use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 
 use crate::{
+    apiserver::WRITE_VERBS,
     fleet::{ROUTE_GET, ROUTE_IMPERSONATE, ROUTE_LIST, ROUTE_TOKEN},
     scenario::{Figures, Phase},
     stats,
@@ -149,12 +150,17 @@ pub fn kube_writes(p: &Phase) -> u64 {
     p.kube.writes("nodes") + p.kube.writes("events")
 }
 
+/// The phases of the first ccm, then the restart.
+pub fn all_phases(f: &Figures) -> impl Iterator<Item = &Phase> {
+    f.phases.iter().chain(std::iter::once(&f.restart.phase))
+}
+
 /// The goals for one N.
 pub fn goals(f: &Figures) -> Vec<Goal> {
     let n = f.settings.nodes;
     let floor_calls = stats::list_calls(n as u64, f.settings.page_size);
     let mut out = Vec::new();
-    for p in &f.phases {
+    for p in all_phases(f) {
         let api = api_requests(&p.cloud);
         let r = ratio(api as f64, floor_calls as f64);
         out.push(Goal {
@@ -171,11 +177,11 @@ pub fn goals(f: &Figures) -> Vec<Goal> {
         target: "1 per user-region per token lifetime".into(),
         met: Some(imp == 1),
     });
-    for p in &f.phases {
+    for p in all_phases(f) {
         let w = kube_writes(p);
         let (target, met) = if p.name == "init" {
             (format!("2 per node = {}", 2 * n), w == 2 * n as u64)
-        } else if p.name.starts_with("unchanged") {
+        } else if p.name.starts_with("unchanged") || p.name.starts_with("restart") {
             ("0".to_owned(), w == 0)
         } else {
             (
@@ -183,9 +189,19 @@ pub fn goals(f: &Figures) -> Vec<Goal> {
                 w == p.expected_writes,
             )
         };
+        let refused = p
+            .kube
+            .iter()
+            .filter(|(k, _)| WRITE_VERBS.contains(&k.verb.as_str()) && !k.code.starts_with('2'))
+            .map(|(_, v)| v)
+            .sum::<u64>();
         out.push(Goal {
             what: format!("Kubernetes writes, {}", p.name),
-            value: w.to_string(),
+            value: if refused > 0 {
+                format!("{w} ({} succeeded, {refused} refused)", w - refused)
+            } else {
+                w.to_string()
+            },
             target,
             met: Some(met),
         });
@@ -230,6 +246,15 @@ pub fn render_figures(f: &Figures) -> String {
     let floor_default = stats::list_calls(n, API_DEFAULT_PAGE);
     let mut s = String::new();
     let _ = writeln!(s, "### N = {n}\n");
+    if !f.settings.ccm_env.is_empty() {
+        let env: Vec<String> = f
+            .settings
+            .ccm_env
+            .iter()
+            .map(|(k, v)| format!("`{k}={v}`"))
+            .collect();
+        let _ = writeln!(s, "ccm environment (diagnostic run): {}\n", env.join(" "));
+    }
     let _ = writeln!(
         s,
         "{n} servers, {n} Nodes ({} with a providerID, {} with `provided-node-ip`), refresh period {period:.0} s, \
@@ -258,9 +283,9 @@ pub fn render_figures(f: &Figures) -> String {
         s,
         "| phase | ccm: API 2.0 requests by route | total | floor, page {page} | ratio | floor, API default page {API_DEFAULT_PAGE} | Go per-node pattern |\n|---|---|---|---|---|---|---|"
     );
-    for p in &f.phases {
+    for p in all_phases(f) {
         let api = api_requests(&p.cloud);
-        let go = if p.name == "init" {
+        let go = if p.name == "init" || p.name.starts_with("restart") {
             format!("{} (one loop: {n} GET + {n} IP lists)", 2 * n)
         } else {
             let loops = period / GO_LOOP.as_secs_f64();
@@ -307,7 +332,7 @@ pub fn render_figures(f: &Figures) -> String {
         s,
         "| phase | length | writes (apiserver) | floor | ccm metric: status / update / delete | all node and event requests (verb resource code: count) | ccm CPU |\n|---|---|---|---|---|---|---|"
     );
-    for p in &f.phases {
+    for p in all_phases(f) {
         let w = |k: &str| p.ccm_writes.get(k).copied().unwrap_or(0);
         let _ = writeln!(
             s,
@@ -351,7 +376,10 @@ pub fn render_figures(f: &Figures) -> String {
         ),
         ("controllers built (`node controllers started`)", t.controllers),
         ("Node watch list and the first Node initialized", t.first_init),
-        ("the last Node initialized", t.last_init),
+        (
+            "the last Node initialized (its first `node initialized` line)",
+            t.all_init,
+        ),
     ];
     let mut prev = 0.0;
     for (what, at) in steps {
@@ -389,11 +417,21 @@ pub fn render_figures(f: &Figures) -> String {
         "| ccm peak RSS (VmHWM) at the end | {} |",
         mib(f.usage_end.peak_rss)
     );
+    let opt_mib = |v: Option<u64>| v.map_or_else(|| "n/a".into(), mib);
     let _ = writeln!(
         s,
-        "| ccm RSS when all Nodes were initialized / at the end | {} / {} |",
+        "| ccm RSS: controllers started (before the Node watch) / first Node initialized (watch list in the store) / all initialized / end | {} / {} / {} / {} |",
+        opt_mib(f.rss_before_watch),
+        opt_mib(f.rss_after_watch),
         mib(f.usage_init.rss),
         mib(f.usage_end.rss)
+    );
+    let _ = writeln!(
+        s,
+        "| restarted ccm on the {n} initialized Nodes, settled: RSS / peak RSS / CPU | {} / {} / {} |",
+        mib(f.restart.usage.rss),
+        mib(f.restart.usage.peak_rss),
+        secs(f.restart.usage.cpu_seconds)
     );
     let _ = writeln!(
         s,
@@ -409,10 +447,15 @@ pub fn render_figures(f: &Figures) -> String {
     );
     let _ = writeln!(
         s,
-        "| the same from the {} `node initialized` log lines (exact) | {} / {} |",
+        "| the same from each Node's first `node initialized` log line ({} Nodes, exact) | {} / {} |",
         t.init_seconds.len(),
         opt_secs(exact50),
         opt_secs(exact99)
+    );
+    let _ = writeln!(
+        s,
+        "| extra init passes on Nodes already initialized (repeated `node initialized` lines, also counted by the histogram) | {} |",
+        t.repeated_inits
     );
     let _ = writeln!(
         s,
@@ -556,6 +599,8 @@ mod tests {
                 kubeconfig: PathBuf::from("kubeconfig"),
                 log_dir: PathBuf::from("/tmp"),
                 init_timeout: Duration::from_secs(60),
+                pid_file: None,
+                ccm_env: vec![],
             },
             registration: Duration::from_secs(3),
             floor: Floor {
@@ -567,6 +612,7 @@ mod tests {
             timeline: Timeline {
                 controllers: Some(0.5),
                 init_seconds: vec![0.2, 0.4],
+                repeated_inits: 7,
                 ..Timeline::default()
             },
             phases: vec![
@@ -598,6 +644,12 @@ mod tests {
             usage_init: usage,
             usage_end: usage,
             problems: vec![],
+            rss_before_watch: Some(12 << 20),
+            rss_after_watch: Some(16 << 20),
+            restart: crate::scenario::Restart {
+                phase: phase("restart on initialized Nodes", n64 / 100, String::new(), 0),
+                usage,
+            },
         }
     }
 
@@ -626,11 +678,34 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("| 20.0 MiB | 0.300 s / 0.900 s | none |"), "{text}");
+        assert!(
+            text.contains("(repeated `node initialized` lines, also counted by the histogram) | 7 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 12.0 MiB / 16.0 MiB / 20.0 MiB / 20.0 MiB |"),
+            "{text}"
+        );
     }
 
     #[test]
     fn each_missed_goal_is_reported() {
-        let f = figures(1000, 13, 5, 16.0, 31);
+        let mut f = figures(1000, 13, 5, 16.0, 31);
+        assert_eq!(
+            met(&f, "Kubernetes writes, restart on initialized Nodes"),
+            Some(true)
+        );
+        f.restart.phase.kube = counts(&line("PATCH", "", 409, 4));
+        assert_eq!(
+            met(&f, "Kubernetes writes, restart on initialized Nodes"),
+            Some(false)
+        );
+        let g = goals(&f);
+        let restart = g
+            .iter()
+            .find(|g| g.what == "Kubernetes writes, restart on initialized Nodes")
+            .unwrap();
+        assert_eq!(restart.value, "4 (0 succeeded, 4 refused)");
         assert_eq!(met(&f, "CloudSigma requests, init"), Some(false));
         assert_eq!(met(&f, "CloudSigma requests, unchanged period 1"), Some(true));
         assert_eq!(met(&f, "Kubernetes writes, unchanged period 1"), Some(false));

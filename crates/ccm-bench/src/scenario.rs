@@ -12,7 +12,7 @@ use kube::{Api, ResourceExt};
 
 use crate::{
     apiserver::{self, RequestCounts},
-    ccm::{Ccm, Launch, Timeline},
+    ccm::{Ccm, Launch, LogFollower, Timeline},
     error::{Error, Result},
     fleet::Fleet,
     floor::{self, Floor},
@@ -48,6 +48,10 @@ pub struct Settings {
     pub log_dir: PathBuf,
     /// Longest wait for every Node to be initialized.
     pub init_timeout: Duration,
+    /// Where the ccm's pid is kept while it runs.
+    pub pid_file: Option<PathBuf>,
+    /// Extra environment of the ccm process (diagnostics only; recorded in the report).
+    pub ccm_env: Vec<(String, String)>,
 }
 
 /// The counts of one phase.
@@ -98,6 +102,21 @@ pub struct Figures {
     pub usage_end: Usage,
     /// Problems found in the final state of the Nodes (empty when every Node is right).
     pub problems: Vec<String>,
+    /// RSS when the node controllers started (before the Node watch list), bytes.
+    pub rss_before_watch: Option<u64>,
+    /// RSS when the first Node was initialized (the watch list is in the store), bytes.
+    pub rss_after_watch: Option<u64>,
+    /// A second ccm started on the initialized Nodes.
+    pub restart: Restart,
+}
+
+/// A ccm started again on Nodes that are all initialized: what it costs and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restart {
+    /// Requests from its start until its memory settled.
+    pub phase: Phase,
+    /// Its resource use then.
+    pub usage: Usage,
 }
 
 struct Snapshot {
@@ -236,6 +255,8 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         bin: settings.ccm_bin.clone(),
         args,
         log: settings.log_dir.join(format!("ccm-n{n}.log")),
+        pid_file: settings.pid_file.clone(),
+        env: settings.ccm_env.clone(),
     };
     let k0 = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
     log(format!(
@@ -255,7 +276,10 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
             cpu_seconds: 0.0,
         },
     };
-    let observed = wait_initialized(&mut ccm, n, settings.init_timeout).await?;
+    let init = wait_initialized(&mut ccm, n, settings.init_timeout).await?;
+    let observed = init.observed;
+    // Let passes still in flight (re-runs on Nodes already done) finish inside the init phase.
+    settle(&mut ccm, Duration::from_secs(1), Duration::from_secs(30)).await?;
     let s_init = snapshot(&ccm, &fleet, client).await?;
     let usage_init = s_init.usage;
     log(format!(
@@ -278,8 +302,8 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
     let w1 = snapshot(&ccm, &fleet, client).await?;
     tokio::time::sleep_until(t0 + settings.period * 2).await;
     let w2 = snapshot(&ccm, &fleet, client).await?;
-    let change = ((n as f64) * settings.change_percent / 100.0).ceil() as usize;
-    let changed = fleet.change_ips(change)?;
+    let changed = change_targets(n, settings.change_percent);
+    fleet.change_ips(&changed)?;
     tokio::time::sleep_until(t0 + settings.period * 3).await;
     let w3 = snapshot(&ccm, &fleet, client).await?;
     ccm.check_running()?;
@@ -293,7 +317,7 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         stats::histogram_quantile(0.5, &buckets),
         stats::histogram_quantile(0.99, &buckets),
     );
-    let ccm_wall = timeline.last_init.map_or(observed, Duration::from_secs_f64);
+    let ccm_wall = timeline.all_init.map_or(observed, Duration::from_secs_f64);
 
     // The final state: every Node initialized, with the current addresses (the changed ones too).
     let mut problems = Vec::new();
@@ -310,8 +334,35 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
             None => problems.push(format!("unexpected Node {name}")),
         }
     }
-    nodes::delete_all(&api, None, cleanup_timeout).await?;
     let cloud_total = fleet.route_counts();
+
+    // A second ccm on the initialized Nodes: what a restart costs and what the steady state holds.
+    log(format!("N={n}: starting the ccm again on the initialized Nodes"));
+    let again = Launch {
+        log: settings.log_dir.join(format!("ccm-n{n}-restart.log")),
+        ..launch.clone()
+    };
+    let r0 = Snapshot {
+        at: Instant::now(),
+        cloud: fleet.route_counts(),
+        kube: apiserver::scrape(client, &COUNTED_RESOURCES).await?,
+        ccm: Samples::default(),
+        usage: Usage {
+            peak_rss: 0,
+            rss: 0,
+            cpu_seconds: 0.0,
+        },
+    };
+    let mut second = Ccm::spawn(&again, fleet.client_secret())?;
+    wait_settled_memory(&mut second, Duration::from_secs(2), Duration::from_secs(60)).await?;
+    let r1 = snapshot(&second, &fleet, client).await?;
+    second.stop()?;
+    let restart = Restart {
+        phase: phase("restart on initialized Nodes", &r0, &r1, 0),
+        usage: r1.usage,
+    };
+
+    nodes::delete_all(&api, None, cleanup_timeout).await?;
     fleet.emulator().reset_log();
 
     let changed_n = changed.len() as u64;
@@ -334,6 +385,9 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         usage_init,
         usage_end,
         problems,
+        rss_before_watch: init.rss_before_watch,
+        rss_after_watch: init.rss_after_watch,
+        restart,
     })
 }
 
@@ -351,16 +405,49 @@ async fn snapshot(ccm: &Ccm, fleet: &Fleet, client: &kube::Client) -> Result<Sna
     })
 }
 
-/// Polls the ccm's histogram count every 50 ms until `n` Nodes were initialized; returns the time
-/// since the spawn when it was seen.
-async fn wait_initialized(ccm: &mut Ccm, n: usize, timeout: Duration) -> Result<Duration> {
-    let want = n as f64;
+/// The servers whose address changes: `ceil(n * percent / 100)` of them, spread evenly over the fleet,
+/// never one whose Node has a `provided-node-ip` (that kubelet flag would name the old address, which
+/// the ccm rightly refuses to drop).
+pub fn change_targets(n: usize, percent: f64) -> Vec<usize> {
+    let candidates: Vec<usize> = (0..n).filter(|&i| !nodes::has_provided_ip(i)).collect();
+    let count = ((n as f64) * percent / 100.0).ceil() as usize;
+    let count = count.min(candidates.len());
+    (0..count)
+        .map(|k| candidates[k * candidates.len() / count])
+        .collect()
+}
+
+/// What was seen while waiting for initialization.
+struct InitObservation {
+    /// Time from the spawn until the log reported every Node initialized.
+    observed: Duration,
+    /// RSS at the first poll after `node controllers started`.
+    rss_before_watch: Option<u64>,
+    /// RSS at the first poll after a Node was initialized.
+    rss_after_watch: Option<u64>,
+}
+
+/// Follows the ccm's log every 50 ms until every one of the `n` Nodes was reported initialized (the
+/// final state is checked against the apiserver at the end), sampling its RSS on the way.
+async fn wait_initialized(ccm: &mut Ccm, n: usize, timeout: Duration) -> Result<InitObservation> {
+    let mut follower = LogFollower::default();
+    let mut rss_before_watch = None;
+    let mut rss_after_watch = None;
     loop {
         ccm.check_running()?;
-        if let Some(m) = ccm.try_metrics().await?
-            && m.sum(&format!("{INIT_HISTOGRAM}_count"), &[]) >= want
-        {
-            return Ok(ccm.spawned.elapsed());
+        let done = follower.poll(ccm.log())?;
+        if follower.controllers_started() && rss_before_watch.is_none() {
+            rss_before_watch = Some(ccm.usage()?.rss);
+        }
+        if done > 0 && rss_after_watch.is_none() {
+            rss_after_watch = Some(ccm.usage()?.rss);
+        }
+        if done >= n {
+            return Ok(InitObservation {
+                observed: ccm.spawned.elapsed(),
+                rss_before_watch,
+                rss_after_watch,
+            });
         }
         if ccm.spawned.elapsed() > timeout {
             return Err(Error::Timeout {
@@ -369,6 +456,61 @@ async fn wait_initialized(ccm: &mut Ccm, n: usize, timeout: Duration) -> Result<
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the node controllers started and the RSS stayed within 256 KiB for `quiet`.
+async fn wait_settled_memory(ccm: &mut Ccm, quiet: Duration, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut follower = LogFollower::default();
+    let mut last = 0u64;
+    let mut since = Instant::now();
+    loop {
+        ccm.check_running()?;
+        follower.poll(ccm.log())?;
+        let rss = ccm.usage()?.rss;
+        if !follower.controllers_started() || rss.abs_diff(last) > 256 << 10 {
+            last = rss;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::Timeout {
+                what: format!("the restarted ccm to settle (see {})", ccm.log().display()),
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the ccm's init passes, Node writes and CloudSigma requests stop changing for `quiet`.
+async fn settle(ccm: &mut Ccm, quiet: Duration, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    let activity = |m: &Samples| {
+        m.sum("cloudsigma_ccm_node_reconciles_total", &[("controller", "init")])
+            + m.sum("cloudsigma_ccm_node_writes_total", &[])
+            + m.sum("cloudsigma_api_requests_total", &[])
+    };
+    let mut last = activity(&ccm.metrics().await?);
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ccm.check_running()?;
+        let now = activity(&ccm.metrics().await?);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            return Err(Error::Timeout {
+                what: "the ccm to go quiet after initialization".into(),
+                after: timeout,
+            });
+        }
     }
 }
 
@@ -392,5 +534,26 @@ async fn wait_refresh_tick(ccm: &mut Ccm, before: f64, timeout: Duration) -> Res
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_percent_spread_over_the_fleet_without_provided_ips() {
+        let t = change_targets(1000, 1.0);
+        assert_eq!(t.len(), 10);
+        assert!(t.iter().all(|&i| !nodes::has_provided_ip(i) && i < 1000), "{t:?}");
+        assert!(t.windows(2).all(|w| w[1] - w[0] >= 90), "spread: {t:?}");
+        assert_eq!(change_targets(100, 1.0).len(), 1);
+        assert_eq!(change_targets(50, 1.0).len(), 1, "rounded up");
+        assert!(change_targets(100, 0.0).is_empty());
+        assert_eq!(
+            change_targets(1, 100.0),
+            Vec::<usize>::new(),
+            "node 0 has a provided IP"
+        );
     }
 }
