@@ -114,10 +114,12 @@ pub fn parse_timestamp(text: &str) -> Option<prost_types::Timestamp> {
         None => text.to_owned(),
     };
     let ts: jiff::Timestamp = iso.parse().ok()?;
-    Some(prost_types::Timestamp {
-        seconds: ts.as_second(),
-        nanos: ts.subsec_nanosecond(),
-    })
+    // Protobuf wants 0 <= nanos < 1e9; jiff's parts of a time before 1970 are both negative.
+    let (seconds, nanos) = match ts.subsec_nanosecond() {
+        n if n < 0 => (ts.as_second() - 1, n + 1_000_000_000),
+        n => (ts.as_second(), n),
+    };
+    Some(prost_types::Timestamp { seconds, nanos })
 }
 
 #[cfg(test)]
