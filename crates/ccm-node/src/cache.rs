@@ -112,6 +112,15 @@ impl ServerCache {
         Ok(snap)
     }
 
+    /// The current snapshot if it is younger than `max_age`, without listing (for lookups that can use
+    /// a somewhat older list when it contains what they look for).
+    pub async fn recent(&self, max_age: Duration) -> Option<Arc<Snapshot>> {
+        let slot = self.slot.lock().await;
+        slot.as_ref()
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, snap)| Arc::clone(snap))
+    }
+
     /// Forgets the snapshot, so the next call lists again.
     pub async fn invalidate(&self) {
         *self.slot.lock().await = None;

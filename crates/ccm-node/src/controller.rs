@@ -112,6 +112,10 @@ struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Node UID -> lifecycle memory.
     gone: Mutex<HashMap<String, GoneState>>,
+    /// Node UID -> resourceVersions of that Node that still carried the uninitialized taint and that
+    /// this process has since initialized (its own intermediate writes). A reconcile that sees one of
+    /// them works on a stale copy from the store and waits for the newer version instead of writing.
+    superseded: Mutex<HashMap<String, (Vec<String>, Instant)>>,
 }
 
 /// The node controllers, ready to run.
@@ -146,6 +150,7 @@ impl NodeControllers {
             first_seen: Mutex::default(),
             failures: Mutex::default(),
             gone: Mutex::default(),
+            superseded: Mutex::default(),
         });
         Self { client, ctx }
     }
@@ -247,6 +252,15 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Reconci
         return Ok(Action::await_change());
     }
     let uid = node.uid().unwrap_or_default();
+    let stale = node.resource_version().is_some_and(|rv| {
+        lock(&ctx.superseded)
+            .get(&uid)
+            .is_some_and(|(rvs, _)| rvs.contains(&rv))
+    });
+    if stale {
+        debug!(node = %node.name_any(), "stale copy of a node this process initialized; waiting for the newer one");
+        return Ok(Action::await_change());
+    }
     let seen_at = *lock(&ctx.first_seen)
         .entry(uid.clone())
         .or_insert_with(Instant::now);
@@ -292,11 +306,13 @@ async fn initialize(node: &Node, ctx: &Context) -> Result<(), ReconcileError> {
         .as_ref()
         .and_then(|s| s.addresses.as_deref())
         .unwrap_or(&[]);
+    let mut seen_rvs: Vec<String> = node.resource_version().into_iter().collect();
     let mut latest = if current == plan.addresses.as_slice() {
         node.clone()
     } else {
         ctx.writer.patch_addresses(&name, &plan.addresses).await?
     };
+    seen_rvs.extend(latest.resource_version());
     // One guarded update of providerID, labels and taints; on a conflict re-read and recompute the
     // taint list from the fresh Node (someone else may have added a taint).
     for attempt in 0..5 {
@@ -314,10 +330,14 @@ async fn initialize(node: &Node, ctx: &Context) -> Result<(), ReconcileError> {
             return Ok(());
         }
         match ctx.writer.apply_change(&latest, &change).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                remember_superseded(ctx, node, seen_rvs);
+                return Ok(());
+            }
             Err(e) if is_conflict(&e) && attempt < 4 => {
                 debug!(node = %name, "conflict updating node; re-reading");
                 latest = ctx.writer.api().get(&name).await?;
+                seen_rvs.extend(latest.resource_version());
                 if !has_taint(&latest, UNINITIALIZED_TAINT) {
                     return Ok(());
                 }
@@ -326,6 +346,12 @@ async fn initialize(node: &Node, ctx: &Context) -> Result<(), ReconcileError> {
         }
     }
     Ok(())
+}
+
+fn remember_superseded(ctx: &Context, node: &Node, rvs: Vec<String>) {
+    let mut map = lock(&ctx.superseded);
+    map.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(600));
+    map.insert(node.uid().unwrap_or_default(), (rvs, Instant::now()));
 }
 
 fn error_policy(node: Arc<Node>, _err: &ReconcileError, ctx: Arc<Context>) -> Action {

@@ -1,5 +1,7 @@
 //! Finding a Node's server: by providerID, else by exact name.
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::Node;
 
 use crate::{
@@ -61,9 +63,29 @@ pub fn provider_id(node: &Node) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
+/// How old a cached server list may be when it contains the server a lookup is for. A burst of joining
+/// Nodes thus shares one listing even when it lasts longer than the cache TTL; a lookup that does not
+/// find its server in such a list asks for a fresh one (at most one per TTL).
+pub const FOUND_MAX_AGE: Duration = Duration::from_secs(60);
+
 /// Finds the server of `node`: through its providerID (listed snapshot first, then a direct GET, since
 /// the snapshot may predate the server) or, without a providerID, the one server with the Node's name.
 pub async fn find_server(cache: &ServerCache, node: &Node) -> Result<ServerFacts, LookupError> {
+    if let Some(recent) = cache.recent(FOUND_MAX_AGE).await {
+        let found = match provider_id(node) {
+            Some(pid) => recent.by_uuid(&parse_provider_id(pid)?).cloned(),
+            None => match recent
+                .by_name(&node.metadata.name.clone().unwrap_or_default())
+                .as_slice()
+            {
+                [one] => Some((*one).clone()),
+                _ => None,
+            },
+        };
+        if let Some(server) = found {
+            return Ok(server);
+        }
+    }
     let snapshot = cache.snapshot().await.map_err(LookupError::Cloud)?;
     if let Some(pid) = provider_id(node) {
         let uuid = parse_provider_id(pid)?;

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ccm_node::{
     NicFacts, PowerState, ServerFacts,
     decide::{
-        UNINITIALIZED_TAINT, desired_addresses, plan_initialization, refreshed_addresses,
-        addresses::PROVIDED_NODE_IP_ANNOTATION,
+        UNINITIALIZED_TAINT, addresses::PROVIDED_NODE_IP_ANNOTATION, desired_addresses, plan_initialization,
+        refreshed_addresses,
     },
     parse_provider_id,
 };
@@ -19,34 +19,54 @@ use k8s_openapi::{
 use proptest::prelude::*;
 
 fn nic() -> impl Strategy<Value = NicFacts> {
-    (any::<bool>(), proptest::option::of(any::<u32>()), proptest::option::of(any::<u128>())).prop_map(|(vlan, v4, v6)| {
-        NicFacts { vlan, ipv4: v4.map(Ipv4Addr::from), ipv6: v6.map(Ipv6Addr::from) }
-    })
+    (
+        any::<bool>(),
+        proptest::option::of(any::<u32>()),
+        proptest::option::of(any::<u128>()),
+    )
+        .prop_map(|(vlan, v4, v6)| NicFacts {
+            vlan,
+            ipv4: v4.map(Ipv4Addr::from),
+            ipv6: v6.map(Ipv6Addr::from),
+        })
 }
 
 fn server() -> impl Strategy<Value = ServerFacts> {
-    (proptest::collection::vec(nic(), 0..5), any::<u64>(), any::<u64>(), 0u8..3, "[a-z0-9-]{0,20}").prop_map(
-        |(nics, cpu, mem, power, name)| ServerFacts {
+    (
+        proptest::collection::vec(nic(), 0..5),
+        any::<u64>(),
+        any::<u64>(),
+        0u8..3,
+        "[a-z0-9-]{0,20}",
+    )
+        .prop_map(|(nics, cpu, mem, power, name)| ServerFacts {
             uuid: "5f0c7b7e-0000-4000-8000-000000000001".into(),
             name,
             cpu_mhz: cpu,
             mem_bytes: mem,
             power: [PowerState::Running, PowerState::Stopped, PowerState::Other][power as usize],
             nics,
-        },
-    )
+        })
 }
 
 fn address() -> impl Strategy<Value = NodeAddress> {
     (
-        prop_oneof![Just("InternalIP"), Just("ExternalIP"), Just("Hostname"), Just("InternalDNS")],
+        prop_oneof![
+            Just("InternalIP"),
+            Just("ExternalIP"),
+            Just("Hostname"),
+            Just("InternalDNS")
+        ],
         prop_oneof![
             any::<u32>().prop_map(|v| Ipv4Addr::from(v).to_string()),
             any::<u128>().prop_map(|v| Ipv6Addr::from(v).to_string()),
             "[a-z0-9.-]{0,12}"
         ],
     )
-        .prop_map(|(t, a)| NodeAddress { type_: t.into(), address: a })
+        .prop_map(|(t, a)| NodeAddress {
+            type_: t.into(),
+            address: a,
+        })
 }
 
 fn node() -> impl Strategy<Value = Node> {
@@ -54,23 +74,43 @@ fn node() -> impl Strategy<Value = Node> {
         proptest::collection::vec(address(), 0..6),
         proptest::option::of(prop_oneof![
             any::<u32>().prop_map(|v| Ipv4Addr::from(v).to_string()),
-            (any::<u32>(), any::<u128>()).prop_map(|(a, b)| format!("{},{}", Ipv4Addr::from(a), Ipv6Addr::from(b))),
+            (any::<u32>(), any::<u128>()).prop_map(|(a, b)| format!(
+                "{},{}",
+                Ipv4Addr::from(a),
+                Ipv6Addr::from(b)
+            )),
             ".{0,40}"
         ]),
         proptest::collection::vec("[a-z./-]{1,30}", 0..4),
     )
         .prop_map(|(addresses, provided, extra_taints)| {
-            let mut taints: Vec<Taint> =
-                extra_taints.into_iter().map(|k| Taint { key: k, effect: "NoSchedule".into(), ..Taint::default() }).collect();
-            taints.push(Taint { key: UNINITIALIZED_TAINT.into(), effect: "NoSchedule".into(), ..Taint::default() });
+            let mut taints: Vec<Taint> = extra_taints
+                .into_iter()
+                .map(|k| Taint {
+                    key: k,
+                    effect: "NoSchedule".into(),
+                    ..Taint::default()
+                })
+                .collect();
+            taints.push(Taint {
+                key: UNINITIALIZED_TAINT.into(),
+                effect: "NoSchedule".into(),
+                ..Taint::default()
+            });
             Node {
                 metadata: ObjectMeta {
                     name: Some("n".into()),
                     annotations: provided.map(|p| [(PROVIDED_NODE_IP_ANNOTATION.to_owned(), p)].into()),
                     ..ObjectMeta::default()
                 },
-                spec: Some(NodeSpec { taints: Some(taints), ..NodeSpec::default() }),
-                status: Some(NodeStatus { addresses: Some(addresses), ..NodeStatus::default() }),
+                spec: Some(NodeSpec {
+                    taints: Some(taints),
+                    ..NodeSpec::default()
+                }),
+                status: Some(NodeStatus {
+                    addresses: Some(addresses),
+                    ..NodeStatus::default()
+                }),
             }
         })
 }
