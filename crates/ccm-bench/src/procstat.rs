@@ -5,12 +5,15 @@ use std::process::Command;
 use crate::error::{Error, Result};
 
 /// Resource use of a process so far.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
     /// Peak resident set size (`VmHWM`), bytes.
     pub peak_rss: u64,
     /// Current resident set size (`VmRSS`), bytes.
     pub rss: u64,
+    /// The anonymous part of `rss` (`RssAnon`: heap and stacks), bytes; the rest is mostly the
+    /// binary's own code and data pages.
+    pub rss_anon: u64,
     /// User + system CPU time, seconds.
     pub cpu_seconds: f64,
 }
@@ -22,17 +25,18 @@ pub fn read(pid: u32, ticks_per_second: u64) -> Result<Usage> {
         std::fs::read_to_string(&status_path).map_err(|e| Error::io(format!("read {status_path}"), e))?;
     let stat_path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&stat_path).map_err(|e| Error::io(format!("read {stat_path}"), e))?;
-    let (peak_rss, rss) = parse_status(&status_path, &status)?;
+    let (peak_rss, rss, rss_anon) = parse_status(&status_path, &status)?;
     let cpu_seconds = parse_stat(&stat_path, &stat, ticks_per_second)?;
     Ok(Usage {
         peak_rss,
         rss,
+        rss_anon,
         cpu_seconds,
     })
 }
 
-/// `(VmHWM, VmRSS)` in bytes from the text of `/proc/<pid>/status`.
-pub fn parse_status(what: &str, text: &str) -> Result<(u64, u64)> {
+/// `(VmHWM, VmRSS, RssAnon)` in bytes from the text of `/proc/<pid>/status`.
+pub fn parse_status(what: &str, text: &str) -> Result<(u64, u64, u64)> {
     let field = |name: &str| -> Result<u64> {
         let line = text
             .lines()
@@ -47,7 +51,7 @@ pub fn parse_status(what: &str, text: &str) -> Result<(u64, u64)> {
             .map_err(|_| Error::parse(what, format!("{name} is not a number of kB: {line:?}")))?;
         Ok(kib * 1024)
     };
-    Ok((field("VmHWM")?, field("VmRSS")?))
+    Ok((field("VmHWM")?, field("VmRSS")?, field("RssAnon")?))
 }
 
 /// `utime + stime` in seconds from the text of `/proc/<pid>/stat`.
@@ -89,8 +93,8 @@ mod tests {
 
     #[test]
     fn status_gives_peak_and_current_rss_in_bytes() {
-        let text = "Name:\tccm\nVmPeak:\t  900000 kB\nVmHWM:\t   24576 kB\nVmRSS:\t   20480 kB\n";
-        assert_eq!(parse_status("s", text).unwrap(), (24 << 20, 20 << 20));
+        let text = "Name:\tccm\nVmPeak:\t  900000 kB\nVmHWM:\t   24576 kB\nVmRSS:\t   20480 kB\nRssAnon:\t   12288 kB\nRssFile:\t    8192 kB\n";
+        assert_eq!(parse_status("s", text).unwrap(), (24 << 20, 20 << 20, 12 << 20));
         let err = parse_status("/proc/1/status", "Name: x\n").unwrap_err();
         assert!(err.to_string().contains("VmHWM"), "{err}");
     }
@@ -105,7 +109,10 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let u = read(std::process::id(), clock_ticks()).unwrap();
-        assert!(u.peak_rss >= u.rss && u.rss > 0, "{u:?}");
+        assert!(
+            u.peak_rss >= u.rss && u.rss > u.rss_anon && u.rss_anon > 0,
+            "{u:?}"
+        );
         assert!(u.cpu_seconds >= 0.0);
     }
 }

@@ -6,6 +6,7 @@ use std::{collections::BTreeMap, fmt::Write as _, time::Duration};
 use crate::{
     apiserver::WRITE_VERBS,
     fleet::{ROUTE_GET, ROUTE_IMPERSONATE, ROUTE_LIST, ROUTE_TOKEN},
+    procstat::Usage,
     scenario::{Figures, Phase},
     stats,
 };
@@ -350,7 +351,7 @@ pub fn render_figures(f: &Figures) -> String {
     }
     let _ = writeln!(
         s,
-        "| floor client | {} | {} | {} | - | {} | - |",
+        "| floor client (time: mean of its 2 runs; requests: the run before the ccm) | {} | {} | {} | - | {} | - |",
         secs(f.floor.elapsed.as_secs_f64()),
         f.floor_kube.writes("nodes") + f.floor_kube.writes("events"),
         2 * n,
@@ -397,11 +398,14 @@ pub fn render_figures(f: &Figures) -> String {
     let _ = writeln!(
         s,
         "\nccm start to all Nodes initialized: **{}**; write floor (same {} writes, {} in flight, same apiserver, \
-         same run): **{}**; ratio **{:.2}x**. From `node controllers started` to the last Node: {} ({}x the floor); \
-         the difference is the constant start-up cost above.",
+         same run; mean of a run before the ccm, {}, and one after it, {}): **{}**; ratio **{:.2}x**. From \
+         `node controllers started` to the last Node: {} ({}x the floor); the difference is the constant \
+         start-up cost above.",
         secs(wall),
         2 * n,
         f.settings.concurrency,
+        secs(f.floor_runs[0].elapsed.as_secs_f64()),
+        secs(f.floor_runs[1].elapsed.as_secs_f64()),
         secs(floor),
         ratio(wall, floor),
         from_ctrl.map_or_else(|| "n/a".into(), secs),
@@ -417,19 +421,20 @@ pub fn render_figures(f: &Figures) -> String {
         "| ccm peak RSS (VmHWM) at the end | {} |",
         mib(f.usage_end.peak_rss)
     );
-    let opt_mib = |v: Option<u64>| v.map_or_else(|| "n/a".into(), mib);
+    let split = |u: &Usage| format!("{} ({} anon)", mib(u.rss), mib(u.rss_anon));
+    let opt_split = |u: Option<&Usage>| u.map_or_else(|| "n/a".into(), split);
     let _ = writeln!(
         s,
-        "| ccm RSS: controllers started (before the Node watch) / first Node initialized (watch list in the store) / all initialized / end | {} / {} / {} / {} |",
-        opt_mib(f.rss_before_watch),
-        opt_mib(f.rss_after_watch),
-        mib(f.usage_init.rss),
-        mib(f.usage_end.rss)
+        "| ccm RSS (anonymous part: heap and stacks; the rest is mapped code): controllers started (before the Node watch) / first Node initialized (watch list in the store) / all initialized / end | {} / {} / {} / {} |",
+        opt_split(f.before_watch.as_ref()),
+        opt_split(f.after_watch.as_ref()),
+        split(&f.usage_init),
+        split(&f.usage_end)
     );
     let _ = writeln!(
         s,
         "| restarted ccm on the {n} initialized Nodes, settled: RSS / peak RSS / CPU | {} / {} / {} |",
-        mib(f.restart.usage.rss),
+        split(&f.restart.usage),
         mib(f.restart.usage.peak_rss),
         secs(f.restart.usage.cpu_seconds)
     );
@@ -468,7 +473,7 @@ pub fn render_figures(f: &Figures) -> String {
     );
     let _ = writeln!(
         s,
-        "| setup: registering the 2N kubelet-style Nodes ({} in flight) | {} |",
+        "| setup: registering the N kubelet-style Nodes for the ccm ({} in flight) | {} |",
         f.settings.concurrency,
         secs(f.registration.as_secs_f64())
     );
@@ -557,10 +562,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::{
-        apiserver::RequestCounts, ccm::Timeline, floor::Floor, procstat::Usage, prom::Samples,
-        scenario::Settings,
-    };
+    use crate::{apiserver::RequestCounts, ccm::Timeline, floor::Floor, prom::Samples, scenario::Settings};
 
     fn counts(text: &str) -> RequestCounts {
         RequestCounts::from_samples(&Samples::parse("t", text).unwrap(), &["nodes", "events"])
@@ -586,7 +588,12 @@ mod tests {
         let usage = Usage {
             peak_rss: rss_mib << 20,
             rss: rss_mib << 20,
+            rss_anon: 8 << 20,
             cpu_seconds: 1.0,
+        };
+        let at = |mib: u64| Usage {
+            rss: mib << 20,
+            ..usage
         };
         Figures {
             settings: Settings {
@@ -607,6 +614,16 @@ mod tests {
                 elapsed: Duration::from_secs(10),
                 writes: 2 * n64,
             },
+            floor_runs: [
+                Floor {
+                    elapsed: Duration::from_secs(9),
+                    writes: 2 * n64,
+                },
+                Floor {
+                    elapsed: Duration::from_secs(11),
+                    writes: 2 * n64,
+                },
+            ],
             floor_kube: counts(&(line("PATCH", "status", 200, n64) + &line("PATCH", "", 200, n64))),
             ccm_wall: Duration::from_secs_f64(wall),
             timeline: Timeline {
@@ -644,8 +661,8 @@ mod tests {
             usage_init: usage,
             usage_end: usage,
             problems: vec![],
-            rss_before_watch: Some(12 << 20),
-            rss_after_watch: Some(16 << 20),
+            before_watch: Some(at(12)),
+            after_watch: Some(at(16)),
             restart: crate::scenario::Restart {
                 phase: phase("restart on initialized Nodes", n64 / 100, String::new(), 0),
                 usage,
@@ -683,7 +700,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("| 12.0 MiB / 16.0 MiB / 20.0 MiB / 20.0 MiB |"),
+            text.contains("| 12.0 MiB (8.0 MiB anon) / 16.0 MiB (8.0 MiB anon) / 20.0 MiB (8.0 MiB anon) / 20.0 MiB (8.0 MiB anon) |"),
             "{text}"
         );
     }

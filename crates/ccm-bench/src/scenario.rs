@@ -80,9 +80,11 @@ pub struct Figures {
     pub settings: Settings,
     /// Time to register the 2N kubelet-style Nodes (setup, not measured against anything).
     pub registration: Duration,
-    /// The write floor.
+    /// The write floor: the mean of [`Figures::floor_runs`].
     pub floor: Floor,
-    /// Apiserver requests of the floor client.
+    /// The floor client's runs, before and after the ccm.
+    pub floor_runs: [Floor; 2],
+    /// Apiserver requests of the floor client (its run before the ccm).
     pub floor_kube: RequestCounts,
     /// Spawn of the ccm to the last Node initialized.
     pub ccm_wall: Duration,
@@ -102,10 +104,10 @@ pub struct Figures {
     pub usage_end: Usage,
     /// Problems found in the final state of the Nodes (empty when every Node is right).
     pub problems: Vec<String>,
-    /// RSS when the node controllers started (before the Node watch list), bytes.
-    pub rss_before_watch: Option<u64>,
-    /// RSS when the first Node was initialized (the watch list is in the store), bytes.
-    pub rss_after_watch: Option<u64>,
+    /// Use when the node controllers started (before the Node watch list).
+    pub before_watch: Option<Usage>,
+    /// Use when the first Node was initialized (the watch list is in the store).
+    pub after_watch: Option<Usage>,
     /// A second ccm started on the initialized Nodes.
     pub restart: Restart,
 }
@@ -161,6 +163,61 @@ fn phase(name: &str, before: &Snapshot, after: &Snapshot, expected_writes: u64) 
     }
 }
 
+/// Registers N fresh kubelet-style Nodes for the floor client, runs it (timed, with the apiserver's
+/// request counts around it) and deletes the Nodes again.
+async fn measure_floor(
+    api: &Api<Node>,
+    client: &kube::Client,
+    servers: &[crate::fleet::Server],
+    settings: &Settings,
+    when: &str,
+) -> Result<(Floor, RequestCounts)> {
+    let n = servers.len();
+    nodes::create_all(
+        api,
+        &nodes::registrations(servers, "floor", "floor-"),
+        settings.concurrency,
+    )
+    .await?;
+    let by_name: BTreeMap<String, &crate::fleet::Server> =
+        servers.iter().map(|s| (format!("floor-{}", s.name), s)).collect();
+    let labels: BTreeMap<String, String> = nodes::expected_labels()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let targets = nodes::list(api, Some("floor"))
+        .await?
+        .into_iter()
+        .filter_map(|node| {
+            let s = by_name.get(&node.name_any())?;
+            Some(floor::Target {
+                addresses: nodes::expected_addresses(&node.name_any(), s.ip),
+                labels: labels.clone(),
+                provider_id: format!("cloudsigma://{}", s.uuid),
+                node,
+            })
+        })
+        .collect::<Vec<_>>();
+    if targets.len() != n {
+        return Err(Error::Check(format!(
+            "{} floor Nodes listed, {n} registered",
+            targets.len()
+        )));
+    }
+    log(format!(
+        "N={n}: floor client {when}: {} writes, {} in flight",
+        2 * n,
+        settings.concurrency
+    ));
+    let before = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
+    let floor = floor::run(api, targets, settings.concurrency).await?;
+    let counts = apiserver::scrape(client, &COUNTED_RESOURCES)
+        .await?
+        .since(&before);
+    nodes::delete_all(api, Some("floor"), Duration::from_secs(120)).await?;
+    Ok((floor, counts))
+}
+
 /// A Kubernetes client for `path`.
 pub async fn kube_client(path: &std::path::Path) -> Result<kube::Client> {
     let err = |m: String| Error::Kubeconfig {
@@ -190,53 +247,15 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
     let mut fleet = Fleet::start(n).await?;
     let servers = fleet.servers().to_vec();
 
-    log(format!(
-        "N={n}: registering {n} Nodes for the ccm and {n} for the floor client"
-    ));
+    log(format!("N={n}: registering {n} Nodes for the ccm"));
     let started = Instant::now();
     let ccm_regs = nodes::registrations(&servers, "ccm", "");
-    let floor_regs = nodes::registrations(&servers, "floor", "floor-");
     nodes::create_all(&api, &ccm_regs, settings.concurrency).await?;
-    nodes::create_all(&api, &floor_regs, settings.concurrency).await?;
     let registration = started.elapsed();
 
-    // The floor: the same 2N writes, on the floor's own N Nodes, before the ccm runs.
-    let by_name: BTreeMap<String, &crate::fleet::Server> =
-        servers.iter().map(|s| (format!("floor-{}", s.name), s)).collect();
-    let labels: BTreeMap<String, String> = nodes::expected_labels()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    let targets = nodes::list(&api, Some("floor"))
-        .await?
-        .into_iter()
-        .filter_map(|node| {
-            let s = by_name.get(&node.name_any())?;
-            Some(floor::Target {
-                addresses: nodes::expected_addresses(&node.name_any(), s.ip),
-                labels: labels.clone(),
-                provider_id: format!("cloudsigma://{}", s.uuid),
-                node,
-            })
-        })
-        .collect::<Vec<_>>();
-    if targets.len() != n {
-        return Err(Error::Check(format!(
-            "{} floor Nodes listed, {n} registered",
-            targets.len()
-        )));
-    }
-    log(format!(
-        "N={n}: floor client: {} writes, {} in flight",
-        2 * n,
-        settings.concurrency
-    ));
-    let k_before = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
-    let floor = floor::run(&api, targets, settings.concurrency).await?;
-    let floor_kube = apiserver::scrape(client, &COUNTED_RESOURCES)
-        .await?
-        .since(&k_before);
-    nodes::delete_all(&api, Some("floor"), cleanup_timeout).await?;
+    // The floor: the same 2N writes on N Nodes of its own, before the ccm runs (and again after it).
+    let (floor_before, floor_kube) =
+        measure_floor(&api, client, &servers, settings, "before the ccm").await?;
 
     // The ccm.
     fleet.emulator().reset_log();
@@ -270,11 +289,7 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         cloud: BTreeMap::new(),
         kube: k0,
         ccm: Samples::default(),
-        usage: Usage {
-            peak_rss: 0,
-            rss: 0,
-            cpu_seconds: 0.0,
-        },
+        usage: Usage::default(),
     };
     let init = wait_initialized(&mut ccm, n, settings.init_timeout).await?;
     let observed = init.observed;
@@ -347,11 +362,7 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         cloud: fleet.route_counts(),
         kube: apiserver::scrape(client, &COUNTED_RESOURCES).await?,
         ccm: Samples::default(),
-        usage: Usage {
-            peak_rss: 0,
-            rss: 0,
-            cpu_seconds: 0.0,
-        },
+        usage: Usage::default(),
     };
     let mut second = Ccm::spawn(&again, fleet.client_secret())?;
     wait_settled_memory(&mut second, Duration::from_secs(2), Duration::from_secs(60)).await?;
@@ -363,13 +374,26 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
     };
 
     nodes::delete_all(&api, None, cleanup_timeout).await?;
+    let (floor_after, floor_kube_after) =
+        measure_floor(&api, client, &servers, settings, "after the ccm").await?;
+    if floor_kube_after.writes("nodes") != 2 * n as u64 {
+        problems.push(format!(
+            "the floor client after the ccm made {} writes: {}",
+            floor_kube_after.writes("nodes"),
+            floor_kube_after.summary()
+        ));
+    }
     fleet.emulator().reset_log();
 
     let changed_n = changed.len() as u64;
     Ok(Figures {
         settings: settings.clone(),
         registration,
-        floor,
+        floor: Floor {
+            elapsed: (floor_before.elapsed + floor_after.elapsed) / 2,
+            writes: floor_before.writes,
+        },
+        floor_runs: [floor_before, floor_after],
         floor_kube,
         ccm_wall,
         timeline,
@@ -385,8 +409,8 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         usage_init,
         usage_end,
         problems,
-        rss_before_watch: init.rss_before_watch,
-        rss_after_watch: init.rss_after_watch,
+        before_watch: init.before_watch,
+        after_watch: init.after_watch,
         restart,
     })
 }
@@ -421,32 +445,32 @@ pub fn change_targets(n: usize, percent: f64) -> Vec<usize> {
 struct InitObservation {
     /// Time from the spawn until the log reported every Node initialized.
     observed: Duration,
-    /// RSS at the first poll after `node controllers started`.
-    rss_before_watch: Option<u64>,
-    /// RSS at the first poll after a Node was initialized.
-    rss_after_watch: Option<u64>,
+    /// Use at the first poll after `node controllers started`.
+    before_watch: Option<Usage>,
+    /// Use at the first poll after a Node was initialized.
+    after_watch: Option<Usage>,
 }
 
 /// Follows the ccm's log every 50 ms until every one of the `n` Nodes was reported initialized (the
 /// final state is checked against the apiserver at the end), sampling its RSS on the way.
 async fn wait_initialized(ccm: &mut Ccm, n: usize, timeout: Duration) -> Result<InitObservation> {
     let mut follower = LogFollower::default();
-    let mut rss_before_watch = None;
-    let mut rss_after_watch = None;
+    let mut before_watch = None;
+    let mut after_watch = None;
     loop {
         ccm.check_running()?;
         let done = follower.poll(ccm.log())?;
-        if follower.controllers_started() && rss_before_watch.is_none() {
-            rss_before_watch = Some(ccm.usage()?.rss);
+        if follower.controllers_started() && before_watch.is_none() {
+            before_watch = Some(ccm.usage()?);
         }
-        if done > 0 && rss_after_watch.is_none() {
-            rss_after_watch = Some(ccm.usage()?.rss);
+        if done > 0 && after_watch.is_none() {
+            after_watch = Some(ccm.usage()?);
         }
         if done >= n {
             return Ok(InitObservation {
                 observed: ccm.spawned.elapsed(),
-                rss_before_watch,
-                rss_after_watch,
+                before_watch,
+                after_watch,
             });
         }
         if ccm.spawned.elapsed() > timeout {
@@ -455,7 +479,9 @@ async fn wait_initialized(ccm: &mut Ccm, n: usize, timeout: Duration) -> Result<
                 after: timeout,
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Fine-grained until the first Node is done, so the RSS samples bracket the watch list.
+        let pause = if done == 0 { 10 } else { 50 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
 
