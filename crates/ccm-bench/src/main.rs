@@ -36,6 +36,11 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
 
+    /// How many times the ccm initializes the Nodes from scratch (wall time: the median; each run is
+    /// followed by a floor run).
+    #[arg(long, default_value_t = 3)]
+    init_runs: usize,
+
     /// Share of servers whose address changes in the last period, percent.
     #[arg(long, default_value_t = 1.0)]
     change_percent: f64,
@@ -123,6 +128,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.nodes.is_empty() || args.nodes.contains(&0) {
         anyhow::bail!("--nodes: give one or more positive numbers, e.g. 100,1000");
     }
+    if args.init_runs == 0 {
+        anyhow::bail!("--init-runs must be at least 1");
+    }
     if args.concurrency == 0 {
         anyhow::bail!("--concurrency must be at least 1");
     }
@@ -162,6 +170,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             init_timeout: args.init_timeout,
             pid_file: args.pid_file.clone(),
             ccm_env: args.ccm_env.clone(),
+            init_runs: args.init_runs,
         };
         let f = scenario::run(&settings, &client)
             .await

@@ -134,6 +134,10 @@ fn secs(d: f64) -> String {
     format!("{d:.2} s")
 }
 
+fn list_secs(values: impl Iterator<Item = f64>) -> String {
+    values.map(secs).collect::<Vec<_>>().join(", ")
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
@@ -394,19 +398,21 @@ pub fn render_figures(f: &Figures) -> String {
             }
         }
     }
-    let from_ctrl = t.controllers.map(|c| wall - c);
+    let from_ctrl = t.all_init.zip(t.controllers).map(|(all, c)| all - c);
     let _ = writeln!(
         s,
-        "\nccm start to all Nodes initialized: **{}**; write floor (same {} writes, {} in flight, same apiserver, \
-         same run; mean of a run before the ccm, {}, and one after it, {}): **{}**; ratio **{:.2}x**. From \
-         `node controllers started` to the last Node: {} ({}x the floor); the difference is the constant \
-         start-up cost above.",
+        "\nccm start to all Nodes initialized: **{}** (median of {} runs: {}); write floor (same {} writes, {} in \
+         flight, same apiserver, same run): **{}** (median of {} runs, one before the first ccm run and one after \
+         each: {}); ratio **{:.2}x**. In the first run, from `node controllers started` to the last Node took {} \
+         ({}x the floor); the rest is the constant start-up cost above.\n",
         secs(wall),
+        f.ccm_walls.len(),
+        list_secs(f.ccm_walls.iter().map(Duration::as_secs_f64)),
         2 * n,
         f.settings.concurrency,
-        secs(f.floor_runs[0].elapsed.as_secs_f64()),
-        secs(f.floor_runs[1].elapsed.as_secs_f64()),
         secs(floor),
+        f.floor_runs.len(),
+        list_secs(f.floor_runs.iter().map(|r| r.elapsed.as_secs_f64())),
         ratio(wall, floor),
         from_ctrl.map_or_else(|| "n/a".into(), secs),
         from_ctrl.map_or_else(|| "n/a".into(), |c| format!("{:.2}", ratio(c, floor))),
@@ -608,13 +614,14 @@ mod tests {
                 init_timeout: Duration::from_secs(60),
                 pid_file: None,
                 ccm_env: vec![],
+                init_runs: 1,
             },
             registration: Duration::from_secs(3),
             floor: Floor {
                 elapsed: Duration::from_secs(10),
                 writes: 2 * n64,
             },
-            floor_runs: [
+            floor_runs: vec![
                 Floor {
                     elapsed: Duration::from_secs(9),
                     writes: 2 * n64,
@@ -624,6 +631,7 @@ mod tests {
                     writes: 2 * n64,
                 },
             ],
+            ccm_walls: vec![Duration::from_secs_f64(wall)],
             floor_kube: counts(&(line("PATCH", "status", 200, n64) + &line("PATCH", "", 200, n64))),
             ccm_wall: Duration::from_secs_f64(wall),
             timeline: Timeline {

@@ -52,6 +52,9 @@ pub struct Settings {
     pub pid_file: Option<PathBuf>,
     /// Extra environment of the ccm process (diagnostics only; recorded in the report).
     pub ccm_env: Vec<(String, String)>,
+    /// How many times the ccm initializes the N Nodes from scratch (the first run continues with the
+    /// refresh periods); wall times are the median, each run followed by a floor run.
+    pub init_runs: usize,
 }
 
 /// The counts of one phase.
@@ -80,13 +83,15 @@ pub struct Figures {
     pub settings: Settings,
     /// Time to register the 2N kubelet-style Nodes (setup, not measured against anything).
     pub registration: Duration,
-    /// The write floor: the mean of [`Figures::floor_runs`].
+    /// The write floor: the median of [`Figures::floor_runs`].
     pub floor: Floor,
-    /// The floor client's runs, before and after the ccm.
-    pub floor_runs: [Floor; 2],
+    /// The floor client's runs: one before the first ccm run and one after each ccm run.
+    pub floor_runs: Vec<Floor>,
+    /// Spawn to all Nodes initialized of every ccm run (the first is the run with the refresh periods).
+    pub ccm_walls: Vec<Duration>,
     /// Apiserver requests of the floor client (its run before the ccm).
     pub floor_kube: RequestCounts,
-    /// Spawn of the ccm to the last Node initialized.
+    /// Spawn of the ccm to the last Node initialized: the median of [`Figures::ccm_walls`].
     pub ccm_wall: Duration,
     /// The ccm's log milestones.
     pub timeline: Timeline,
@@ -161,6 +166,39 @@ fn phase(name: &str, before: &Snapshot, after: &Snapshot, expected_writes: u64) 
         cpu_seconds: after.usage.cpu_seconds - before.usage.cpu_seconds,
         duration: after.at - before.at,
     }
+}
+
+/// Registers the N Nodes afresh and lets a new ccm initialize them; returns the time from its spawn
+/// to the last Node initialized.
+async fn init_again(
+    api: &Api<Node>,
+    fleet: &Fleet,
+    settings: &Settings,
+    launch: &Launch,
+    run: usize,
+) -> Result<Duration> {
+    let n = settings.nodes;
+    nodes::delete_all(api, None, Duration::from_secs(120)).await?;
+    nodes::create_all(
+        api,
+        &nodes::registrations(fleet.servers(), "ccm", ""),
+        settings.concurrency,
+    )
+    .await?;
+    log(format!("N={n}: ccm run {run}: initializing {n} fresh Nodes"));
+    let launch = Launch {
+        log: settings.log_dir.join(format!("ccm-n{n}-run{run}.log")),
+        ..launch.clone()
+    };
+    let mut ccm = Ccm::spawn(&launch, fleet.client_secret())?;
+    let init = wait_initialized(&mut ccm, n, settings.init_timeout).await?;
+    ccm.stop()?;
+    let wall = ccm
+        .timeline()?
+        .all_init
+        .map_or(init.observed, Duration::from_secs_f64);
+    nodes::delete_all(api, None, Duration::from_secs(120)).await?;
+    Ok(wall)
 }
 
 /// Registers N fresh kubelet-style Nodes for the floor client, runs it (timed, with the apiserver's
@@ -383,19 +421,34 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
             floor_kube_after.summary()
         ));
     }
+    let mut floor_runs = vec![floor_before, floor_after];
+    let mut ccm_walls = vec![ccm_wall];
+    for run in 2..=settings.init_runs {
+        ccm_walls.push(init_again(&api, &fleet, settings, &launch, run).await?);
+        floor_runs.push(
+            measure_floor(&api, client, &servers, settings, &format!("after ccm run {run}"))
+                .await?
+                .0,
+        );
+    }
     fleet.emulator().reset_log();
+    let median = |v: Vec<Duration>| {
+        let secs: Vec<f64> = v.iter().map(Duration::as_secs_f64).collect();
+        Duration::from_secs_f64(stats::median(&secs).unwrap_or_default())
+    };
 
     let changed_n = changed.len() as u64;
     Ok(Figures {
         settings: settings.clone(),
         registration,
         floor: Floor {
-            elapsed: (floor_before.elapsed + floor_after.elapsed) / 2,
+            elapsed: median(floor_runs.iter().map(|f| f.elapsed).collect()),
             writes: floor_before.writes,
         },
-        floor_runs: [floor_before, floor_after],
+        floor_runs,
+        ccm_wall: median(ccm_walls.clone()),
+        ccm_walls,
         floor_kube,
-        ccm_wall,
         timeline,
         phases: vec![
             phase("init", &s0, &s_init, 2 * n as u64),

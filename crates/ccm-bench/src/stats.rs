@@ -41,6 +41,21 @@ pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+pub fn median(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len().is_multiple_of(2) {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    })
+}
+
 /// `ceil(n / page)`: list calls needed to read `n` objects with pages of `page` (at least 1 call).
 pub fn list_calls(n: u64, page: u64) -> u64 {
     n.div_ceil(page.max(1)).max(1)
@@ -75,6 +90,14 @@ mod tests {
         assert_eq!(percentile(&v, 1.0), Some(100.0));
         assert_eq!(percentile(&[3.0], 0.99), Some(3.0));
         assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[7.0]), Some(7.0));
+        assert_eq!(median(&[]), None);
     }
 
     #[test]
