@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Node, NodeAddress};
 use kube::{
     Api, ResourceExt,
     api::{Patch, PatchParams},
+    runtime::{WatchStreamExt, reflector, watcher},
 };
 use serde_json::json;
 
@@ -56,6 +57,37 @@ pub async fn run(api: &Api<Node>, targets: Vec<Target>, concurrency: usize) -> R
         elapsed: start.elapsed(),
         writes: writes.iter().sum(),
     })
+}
+
+/// Like [`run`], with what any controller also has open while it writes: a watch of the Nodes
+/// (`selector`) feeding a reflector store, started and synced before the timer starts. The difference
+/// to [`run`] is the cost of watching, on the apiserver and in the client.
+pub async fn run_watched(
+    api: &Api<Node>,
+    targets: Vec<Target>,
+    concurrency: usize,
+    selector: &str,
+) -> Result<Floor> {
+    let (reader, writer) = reflector::store();
+    let events = watcher(api.clone(), watcher::Config::default().labels(selector))
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(events);
+        while events.next().await.is_some() {}
+    });
+    let synced = tokio::time::timeout(Duration::from_secs(60), reader.wait_until_ready()).await;
+    let result = match synced {
+        Ok(Ok(())) => run(api, targets, concurrency).await,
+        Ok(Err(e)) => Err(Error::Check(format!("floor watch: the store was dropped: {e}"))),
+        Err(_) => Err(Error::Timeout {
+            what: "the floor client's Node watch to sync".into(),
+            after: Duration::from_secs(60),
+        }),
+    };
+    task.abort();
+    result
 }
 
 async fn initialize(api: &Api<Node>, t: Target) -> Result<u64> {

@@ -87,6 +87,10 @@ pub struct Figures {
     pub floor: Floor,
     /// The floor client's runs: one before the first ccm run and one after each ccm run.
     pub floor_runs: Vec<Floor>,
+    /// The median of [`Figures::watched_floor_runs`].
+    pub watched_floor: Duration,
+    /// The floor client's runs with a Node watch and store open (right after each plain run).
+    pub watched_floor_runs: Vec<Floor>,
     /// Spawn to all Nodes initialized of every ccm run (the first is the run with the refresh periods).
     pub ccm_walls: Vec<Duration>,
     /// Apiserver requests of the floor client (its run before the ccm).
@@ -202,14 +206,15 @@ async fn init_again(
 }
 
 /// Registers N fresh kubelet-style Nodes for the floor client, runs it (timed, with the apiserver's
-/// request counts around it) and deletes the Nodes again.
+/// request counts around it) and deletes the Nodes again; then the same with a Node watch open.
+/// Returns the plain run, the watched run and the plain run's request counts.
 async fn measure_floor(
     api: &Api<Node>,
     client: &kube::Client,
     servers: &[crate::fleet::Server],
     settings: &Settings,
     when: &str,
-) -> Result<(Floor, RequestCounts)> {
+) -> Result<(Floor, Floor, RequestCounts)> {
     let n = servers.len();
     nodes::create_all(
         api,
@@ -217,6 +222,36 @@ async fn measure_floor(
         settings.concurrency,
     )
     .await?;
+    let targets = floor_targets(api, servers).await?;
+    log(format!(
+        "N={n}: floor client {when}: {} writes, {} in flight; then again with a Node watch open",
+        2 * n,
+        settings.concurrency
+    ));
+    let before = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
+    let floor = floor::run(api, targets, settings.concurrency).await?;
+    let counts = apiserver::scrape(client, &COUNTED_RESOURCES)
+        .await?
+        .since(&before);
+    nodes::delete_all(api, Some("floor"), Duration::from_secs(120)).await?;
+
+    // The same with a Node watch and store open, as every controller has.
+    nodes::create_all(
+        api,
+        &nodes::registrations(servers, "floor", "floor-"),
+        settings.concurrency,
+    )
+    .await?;
+    let targets = floor_targets(api, servers).await?;
+    let selector = format!("{}=floor", nodes::ROLE_LABEL);
+    let watched = floor::run_watched(api, targets, settings.concurrency, &selector).await?;
+    nodes::delete_all(api, Some("floor"), Duration::from_secs(120)).await?;
+    Ok((floor, watched, counts))
+}
+
+/// The floor client's targets: every floor Node with the writes the ccm would make to it.
+async fn floor_targets(api: &Api<Node>, servers: &[crate::fleet::Server]) -> Result<Vec<floor::Target>> {
+    let n = servers.len();
     let by_name: BTreeMap<String, &crate::fleet::Server> =
         servers.iter().map(|s| (format!("floor-{}", s.name), s)).collect();
     let labels: BTreeMap<String, String> = nodes::expected_labels()
@@ -242,18 +277,7 @@ async fn measure_floor(
             targets.len()
         )));
     }
-    log(format!(
-        "N={n}: floor client {when}: {} writes, {} in flight",
-        2 * n,
-        settings.concurrency
-    ));
-    let before = apiserver::scrape(client, &COUNTED_RESOURCES).await?;
-    let floor = floor::run(api, targets, settings.concurrency).await?;
-    let counts = apiserver::scrape(client, &COUNTED_RESOURCES)
-        .await?
-        .since(&before);
-    nodes::delete_all(api, Some("floor"), Duration::from_secs(120)).await?;
-    Ok((floor, counts))
+    Ok(targets)
 }
 
 /// A Kubernetes client for `path`.
@@ -292,7 +316,7 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
     let registration = started.elapsed();
 
     // The floor: the same 2N writes on N Nodes of its own, before the ccm runs (and again after it).
-    let (floor_before, floor_kube) =
+    let (floor_before, watched_before, floor_kube) =
         measure_floor(&api, client, &servers, settings, "before the ccm").await?;
 
     // The ccm.
@@ -412,7 +436,7 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
     };
 
     nodes::delete_all(&api, None, cleanup_timeout).await?;
-    let (floor_after, floor_kube_after) =
+    let (floor_after, watched_after, floor_kube_after) =
         measure_floor(&api, client, &servers, settings, "after the ccm").await?;
     if floor_kube_after.writes("nodes") != 2 * n as u64 {
         problems.push(format!(
@@ -422,14 +446,14 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
         ));
     }
     let mut floor_runs = vec![floor_before, floor_after];
+    let mut watched_floor_runs = vec![watched_before, watched_after];
     let mut ccm_walls = vec![ccm_wall];
     for run in 2..=settings.init_runs {
         ccm_walls.push(init_again(&api, &fleet, settings, &launch, run).await?);
-        floor_runs.push(
-            measure_floor(&api, client, &servers, settings, &format!("after ccm run {run}"))
-                .await?
-                .0,
-        );
+        let (plain, watched, _) =
+            measure_floor(&api, client, &servers, settings, &format!("after ccm run {run}")).await?;
+        floor_runs.push(plain);
+        watched_floor_runs.push(watched);
     }
     fleet.emulator().reset_log();
     let median = |v: Vec<Duration>| {
@@ -446,6 +470,8 @@ pub async fn run(settings: &Settings, client: &kube::Client) -> Result<Figures> 
             writes: floor_before.writes,
         },
         floor_runs,
+        watched_floor: median(watched_floor_runs.iter().map(|f| f.elapsed).collect()),
+        watched_floor_runs,
         ccm_wall: median(ccm_walls.clone()),
         ccm_walls,
         floor_kube,
