@@ -160,7 +160,8 @@ impl NodeControllers {
         let shutdown: Shared<futures::future::BoxFuture<'static, ()>> = shutdown.boxed().shared();
         let api: Api<Node> = Api::all(self.client.clone());
         let (reader, writer) = reflector::store();
-        let nodes = watcher(api, watcher::Config::default())
+        // Pages of 100 Nodes while listing (kube's default is 500): smaller transient buffers at start.
+        let nodes = watcher(api, watcher::Config::default().page_size(100))
             .default_backoff()
             .modify(strip_node)
             .reflect(writer)
@@ -195,13 +196,27 @@ impl NodeControllers {
     }
 }
 
-/// Drops the parts of a Node no controller reads (images can be large), to keep the store small.
+/// Drops the parts of a Node no controller reads, to keep the store small (about 1000 Nodes must fit in
+/// a few MiB): managed fields, images, volumes, capacity, node info, every condition but `Ready`, every
+/// annotation but `alpha.kubernetes.io/provided-node-ip`. Writes only ever send providerID, labels,
+/// taints and addresses, so nothing dropped here can be lost on the server.
 fn strip_node(node: &mut Node) {
     node.metadata.managed_fields = None;
+    if let Some(annotations) = node.metadata.annotations.as_mut() {
+        annotations.retain(|k, _| k == decide::addresses::PROVIDED_NODE_IP_ANNOTATION);
+    }
     if let Some(status) = node.status.as_mut() {
         status.images = None;
         status.volumes_attached = None;
         status.volumes_in_use = None;
+        status.capacity = None;
+        status.allocatable = None;
+        status.node_info = None;
+        status.daemon_endpoints = None;
+        status.config = None;
+        if let Some(conditions) = status.conditions.as_mut() {
+            conditions.retain(|c| c.type_ == "Ready");
+        }
     }
 }
 

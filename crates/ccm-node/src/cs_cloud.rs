@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use async_trait::async_trait;
 use cs_api::{ListFilter, NicRuntime, Server, ServerStatus};
+use serde::Deserialize;
 
 use crate::{
     NicFacts, PowerState, ServerFacts,
@@ -26,12 +27,18 @@ impl CsCloud {
 #[async_trait]
 impl Cloud for CsCloud {
     async fn list_servers(&self) -> Result<Vec<ServerFacts>, CloudError> {
-        let servers = self
+        // Page by page, decoded straight into the few fields the facts need: unknown fields are skipped
+        // while decoding, and no full definition of 1000 servers is ever held (that set the ccm's peak
+        // memory at N = 1000, docs/performance.md).
+        let mut pages = self
             .client
-            .list_servers_detail(&ListFilter::all())
-            .await
+            .server_pages_as::<ListedServer>(&ListFilter::all())
             .map_err(cloud_error)?;
-        Ok(servers.iter().map(server_facts).collect())
+        let mut facts = Vec::new();
+        while let Some(page) = pages.next_page().await.map_err(cloud_error)? {
+            facts.extend(page.objects.into_iter().map(ListedServer::into_facts));
+        }
+        Ok(facts)
     }
 
     async fn get_server(&self, uuid: &str) -> Result<ServerFacts, CloudError> {
@@ -44,6 +51,111 @@ impl Cloud for CsCloud {
             }),
             Err(e) => Err(cloud_error(e)),
         }
+    }
+}
+
+/// The fields of a listed server that node decisions read; everything else in the (large) detail
+/// objects is skipped while decoding. Absent or `null` values decode as empty.
+#[derive(Deserialize)]
+struct ListedServer {
+    uuid: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    cpu: Option<u64>,
+    #[serde(default)]
+    mem: Option<u64>,
+    #[serde(default)]
+    nics: Option<Vec<ListedNic>>,
+    #[serde(default)]
+    runtime: Option<ListedRuntime>,
+}
+
+#[derive(Deserialize)]
+struct ListedNic {
+    #[serde(default)]
+    mac: Option<String>,
+    #[serde(default)]
+    vlan: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    runtime: Option<ListedNicRuntime>,
+}
+
+#[derive(Deserialize)]
+struct ListedRuntime {
+    #[serde(default)]
+    nics: Option<Vec<ListedNicRuntime>>,
+}
+
+#[derive(Deserialize)]
+struct ListedNicRuntime {
+    #[serde(default)]
+    mac: Option<String>,
+    #[serde(default)]
+    ip_v4: Option<ListedRef>,
+    #[serde(default)]
+    ip_v6: Option<ListedRef>,
+}
+
+#[derive(Deserialize)]
+struct ListedRef {
+    uuid: String,
+}
+
+impl ListedServer {
+    fn into_facts(self) -> ServerFacts {
+        let top = self.runtime.and_then(|r| r.nics).unwrap_or_default();
+        let nics = self
+            .nics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|nic| {
+                let runtime = nic.runtime.as_ref().or_else(|| {
+                    let mac = nic.mac.as_deref()?;
+                    top.iter()
+                        .find(|r| r.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+                });
+                let (v4, v6) = runtime.map_or((None, None), |r| {
+                    (
+                        r.ip_v4.as_ref().map(|i| i.uuid.as_str()),
+                        r.ip_v6.as_ref().map(|i| i.uuid.as_str()),
+                    )
+                });
+                nic_facts(nic.vlan.is_some(), v4, v6)
+            })
+            .collect();
+        ServerFacts {
+            uuid: self.uuid.to_ascii_lowercase(),
+            name: self.name.unwrap_or_default(),
+            cpu_mhz: self.cpu.unwrap_or_default(),
+            mem_bytes: self.mem.unwrap_or_default(),
+            power: power_of(self.status.as_deref().unwrap_or_default()),
+            nics,
+        }
+    }
+}
+
+fn power_of(status: &str) -> PowerState {
+    match status {
+        "running" => PowerState::Running,
+        "stopped" => PowerState::Stopped,
+        _ => PowerState::Other,
+    }
+}
+
+fn nic_facts(vlan: bool, v4: Option<&str>, v6: Option<&str>) -> NicFacts {
+    NicFacts {
+        vlan,
+        ipv4: match v4.and_then(|s| s.parse::<IpAddr>().ok()) {
+            Some(IpAddr::V4(a)) => Some(a),
+            _ => None,
+        },
+        ipv6: match v6.and_then(|s| s.parse::<IpAddr>().ok()) {
+            Some(IpAddr::V6(a)) => Some(a),
+            _ => None,
+        },
     }
 }
 
@@ -69,19 +181,13 @@ pub fn server_facts(s: &Server) -> ServerFacts {
                 top.iter()
                     .find(|r| r.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
             });
-            let ip = |r: Option<&cs_api::ResourceRef>| r.and_then(|r| r.uuid.parse::<IpAddr>().ok());
-            let (v4, v6) = runtime.map_or((None, None), |r| (ip(r.ip_v4.as_ref()), ip(r.ip_v6.as_ref())));
-            NicFacts {
-                vlan: nic.vlan.is_some(),
-                ipv4: match v4 {
-                    Some(IpAddr::V4(a)) => Some(a),
-                    _ => None,
-                },
-                ipv6: match v6 {
-                    Some(IpAddr::V6(a)) => Some(a),
-                    _ => None,
-                },
-            }
+            let (v4, v6) = runtime.map_or((None, None), |r| {
+                (
+                    r.ip_v4.as_ref().map(|i| i.uuid.as_str()),
+                    r.ip_v6.as_ref().map(|i| i.uuid.as_str()),
+                )
+            });
+            nic_facts(nic.vlan.is_some(), v4, v6)
         })
         .collect();
     ServerFacts {
@@ -125,6 +231,12 @@ mod tests {
         }"#;
         let server: Server = serde_json::from_str(json).unwrap();
         let f = server_facts(&server);
+        let listed: ListedServer = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            listed.into_facts(),
+            f,
+            "the lean listing decodes to the same facts as the full type"
+        );
         assert_eq!(f.uuid, "5f0c7b7e-0000-4000-8000-000000000001");
         assert_eq!(f.power, PowerState::Running);
         assert_eq!((f.cpu_mhz, f.mem_bytes), (2000, 2_147_483_648));

@@ -20,6 +20,13 @@ impl Client {
 
     /// Full server definitions page by page (or as a stream via [`Pager::into_stream`]).
     pub fn server_pages(&self, filter: &ListFilter) -> Result<Pager<Server>> {
+        self.server_pages_as(filter)
+    }
+
+    /// The `servers/detail/` pages decoded into the caller's own type `T`, for callers that need a few
+    /// fields of many servers: fields `T` does not name are skipped while decoding instead of being
+    /// kept (as [`Server`]'s `extra` map does), which keeps large listings small in memory.
+    pub fn server_pages_as<T: serde::de::DeserializeOwned>(&self, filter: &ListFilter) -> Result<Pager<T>> {
         let path = filter.apply(ApiPath::new("servers/detail/", &["servers", "detail"]))?;
         Ok(Pager::new(self.clone(), path))
     }
