@@ -150,6 +150,33 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::INFINITY }
 }
 
+/// Each ccm run's wall time divided by the mean of the floor runs just before and just after it
+/// (`floors` holds one run before the first ccm run and one after each), so a drift of the machine or
+/// the apiserver over the run affects both sides alike.
+pub fn paired_ratios(ccm: &[Duration], floors: &[Duration]) -> Vec<f64> {
+    ccm.iter()
+        .enumerate()
+        .filter_map(|(k, c)| {
+            let around = (floors.get(k)?.as_secs_f64() + floors.get(k + 1)?.as_secs_f64()) / 2.0;
+            Some(ratio(c.as_secs_f64(), around))
+        })
+        .collect()
+}
+
+/// The wall-time ratio against the write floor: the median of [`paired_ratios`].
+pub fn wall_ratio(f: &Figures) -> f64 {
+    let floors: Vec<Duration> = f.floor_runs.iter().map(|r| r.elapsed).collect();
+    stats::median(&paired_ratios(&f.ccm_walls, &floors))
+        .unwrap_or_else(|| ratio(f.ccm_wall.as_secs_f64(), f.floor.elapsed.as_secs_f64()))
+}
+
+/// The wall-time ratio against the floor client with a Node watch open (median of paired ratios).
+pub fn watched_ratio(f: &Figures) -> f64 {
+    let floors: Vec<Duration> = f.watched_floor_runs.iter().map(|r| r.elapsed).collect();
+    stats::median(&paired_ratios(&f.ccm_walls, &floors))
+        .unwrap_or_else(|| ratio(f.ccm_wall.as_secs_f64(), f.watched_floor.as_secs_f64()))
+}
+
 /// Kubernetes writes the ccm made in a phase according to the apiserver (nodes and events).
 pub fn kube_writes(p: &Phase) -> u64 {
     p.kube.writes("nodes") + p.kube.writes("events")
@@ -212,7 +239,7 @@ pub fn goals(f: &Figures) -> Vec<Goal> {
         });
     }
     let at_goal_n = (n == GOAL_N).then_some(());
-    let wall = ratio(f.ccm_wall.as_secs_f64(), f.floor.elapsed.as_secs_f64());
+    let wall = wall_ratio(f);
     out.push(Goal {
         what: "Wall time, ccm start to all Nodes initialized".into(),
         value: format!(
@@ -223,7 +250,7 @@ pub fn goals(f: &Figures) -> Vec<Goal> {
         target: format!("<= {GOAL_WALL_RATIO}x floor at N = {GOAL_N}"),
         met: at_goal_n.map(|()| wall <= GOAL_WALL_RATIO),
     });
-    let watched = ratio(f.ccm_wall.as_secs_f64(), f.watched_floor.as_secs_f64());
+    let watched = watched_ratio(f);
     out.push(Goal {
         what: "Wall time against a floor client that also keeps a Node watch and store open".into(),
         value: format!(
@@ -366,7 +393,7 @@ pub fn render_figures(f: &Figures) -> String {
     }
     let _ = writeln!(
         s,
-        "| floor client (time: mean of its 2 runs; requests: the run before the ccm) | {} | {} | {} | - | {} | - |",
+        "| floor client (time: median of its runs; requests: the run before the ccm) | {} | {} | {} | - | {} | - |",
         secs(f.floor.elapsed.as_secs_f64()),
         f.floor_kube.writes("nodes") + f.floor_kube.writes("events"),
         2 * n,
@@ -410,32 +437,46 @@ pub fn render_figures(f: &Figures) -> String {
         }
     }
     let from_ctrl = t.all_init.zip(t.controllers).map(|(all, c)| all - c);
+    let plain: Vec<Duration> = f.floor_runs.iter().map(|r| r.elapsed).collect();
+    let watched: Vec<Duration> = f.watched_floor_runs.iter().map(|r| r.elapsed).collect();
+    let first_floor = plain
+        .get(..2)
+        .map(|p| (p[0].as_secs_f64() + p[1].as_secs_f64()) / 2.0)
+        .unwrap_or(floor);
+    let ratios = |r: Vec<f64>| {
+        r.iter()
+            .map(|v| format!("{v:.2}x"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(
         s,
-        "\nccm start to all Nodes initialized: **{}** (median of {} runs: {}); write floor (same {} writes, {} in \
-         flight, same apiserver, same run): **{}** (median of {} runs, one before the first ccm run and one after \
-         each: {}); ratio **{:.2}x**. In the first run, from `node controllers started` to the last Node took {} \
-         ({}x the floor); the rest is the constant start-up cost above.\n",
-        secs(wall),
+        "\nccm start to all Nodes initialized, {} runs: {} (median **{}**). Write floor (the same {} writes, {} in \
+         flight, same apiserver), one run before the first ccm run and one after each: {} (median **{}**). Each ccm \
+         run against the mean of the floor runs around it: {}; median **{:.2}x** (the goal's figure). In the first \
+         run, from `node controllers started` to the last Node took {} ({}x its floor); the rest is the constant \
+         start-up cost above.\n",
         f.ccm_walls.len(),
         list_secs(f.ccm_walls.iter().map(Duration::as_secs_f64)),
+        secs(wall),
         2 * n,
         f.settings.concurrency,
+        list_secs(plain.iter().map(Duration::as_secs_f64)),
         secs(floor),
-        f.floor_runs.len(),
-        list_secs(f.floor_runs.iter().map(|r| r.elapsed.as_secs_f64())),
-        ratio(wall, floor),
+        ratios(paired_ratios(&f.ccm_walls, &plain)),
+        wall_ratio(f),
         from_ctrl.map_or_else(|| "n/a".into(), secs),
-        from_ctrl.map_or_else(|| "n/a".into(), |c| format!("{:.2}", ratio(c, floor))),
+        from_ctrl.map_or_else(|| "n/a".into(), |c| format!("{:.2}", ratio(c, first_floor))),
     );
     let _ = writeln!(
         s,
         "The same floor client with a watch of its Nodes feeding a store, synced before its timer starts (what \
-         any controller has open while it writes): **{}** (median of {} runs: {}); the ccm takes **{:.2}x** that.\n",
+         any controller has open while it writes), right after each plain floor run: {} (median **{}**); each ccm \
+         run against those around it: {}; median **{:.2}x**.\n",
+        list_secs(watched.iter().map(Duration::as_secs_f64)),
         secs(f.watched_floor.as_secs_f64()),
-        f.watched_floor_runs.len(),
-        list_secs(f.watched_floor_runs.iter().map(|r| r.elapsed.as_secs_f64())),
-        ratio(wall, f.watched_floor.as_secs_f64()),
+        ratios(paired_ratios(&f.ccm_walls, &watched)),
+        watched_ratio(f),
     );
 
     let exact50 = stats::percentile(&t.init_seconds, 0.5);
@@ -547,7 +588,7 @@ pub fn render(info: &RunInfo, figures: &[Figures]) -> String {
             "| {} | {worst:.2}x | {} | {:.2}x | {} | {} / {} | {} |",
             f.settings.nodes,
             w.join(" / "),
-            ratio(f.ccm_wall.as_secs_f64(), f.floor.elapsed.as_secs_f64()),
+            wall_ratio(f),
             mib(f.usage_end.peak_rss),
             opt_secs(f.latency_histogram.0),
             opt_secs(f.latency_histogram.1),
@@ -781,6 +822,38 @@ mod tests {
         assert_eq!(met(&f, "Wall time"), None);
         assert_eq!(met(&f, "ccm peak RSS"), None);
         assert_eq!(met(&f, "CloudSigma requests, init"), Some(true));
+    }
+
+    #[test]
+    fn each_run_is_compared_with_the_floor_runs_around_it() {
+        let d = Duration::from_secs_f64;
+        let r = paired_ratios(&[d(6.0), d(12.0)], &[d(4.0), d(2.0), d(10.0)]);
+        assert_eq!(r, vec![2.0, 2.0]);
+        assert_eq!(
+            paired_ratios(&[d(6.0), d(12.0)], &[d(4.0), d(2.0)]),
+            vec![2.0],
+            "unpaired runs are left out"
+        );
+        let mut f = figures(1000, 10, 0, 14.0, 20);
+        f.ccm_walls = vec![d(5.0), d(9.0), d(12.0)];
+        f.floor_runs = [4.0, 4.0, 4.0, 4.0]
+            .iter()
+            .map(|&e| Floor {
+                elapsed: d(e),
+                writes: 2000,
+            })
+            .collect();
+        assert!((wall_ratio(&f) - 2.25).abs() < 1e-9);
+        f.watched_floor_runs = [4.0, 6.0, 8.0, 10.0]
+            .iter()
+            .map(|&e| Floor {
+                elapsed: d(e),
+                writes: 2000,
+            })
+            .collect();
+        // 5/5, 9/7, 12/9
+        assert!((watched_ratio(&f) - 9.0 / 7.0).abs() < 1e-9);
+        assert_eq!(met(&f, "Wall time, ccm start"), Some(false));
     }
 
     #[test]
