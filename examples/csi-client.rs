@@ -5,7 +5,7 @@
 //! cargo run -p cs-emulator -- --seed examples/seed.yaml &          # CloudSigma on 127.0.0.1:8080
 //! cargo run -p csi-controller -- --endpoint unix:///tmp/csi.sock --token-file /tmp/secret/access_token \
 //!   --api-url 'http://127.0.0.1:8080/{region}/api/2.0/' \
-//!   --direct-api-url 'http://127.0.0.1:8080/{region}/direct/api/2.0/' &
+//!   --direct-api-url 'http://127.0.0.1:8080/{region}/direct/api/2.0/' --allow-insecure-http &
 //! cargo run --example csi-client -- --endpoint unix:///tmp/csi.sock --node-id <server uuid>
 //! ```
 //!

@@ -91,6 +91,7 @@ CLOUDSIGMA_CLIENT_SECRET=demo-secret-not-for-production "$bin/ccm" \
   --api-url "http://127.0.0.1:$port/{region}/api/2.0/" \
   --direct-api-url "http://127.0.0.1:$port/{region}/direct/api/2.0/" \
   --impersonation-url "http://127.0.0.1:$port/{region}/direct/" \
+  --allow-insecure-http \
   --kubeconfig "$KUBECONFIG" --cluster-name demo \
   --csi-token-enabled --csi-token-create-namespace \
   --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 0 >"$tmp/ccm.log" 2>&1 &

@@ -83,6 +83,12 @@ pub struct CloudArgs {
     #[arg(long, env = "CLOUDSIGMA_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub cloudsigma_timeout: Duration,
 
+    /// Accept plain-http CloudSigma and OAuth URLs, for a local emulator only: credentials then travel
+    /// unencrypted, and the ccm says so in a warning at start. Without it such URLs are refused.
+    #[arg(long, env = "CLOUDSIGMA_ALLOW_INSECURE_HTTP", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_http: bool,
+
     /// How long impersonation stays off after it failed while legacy credentials serve.
     #[arg(long, env = "CLOUDSIGMA_FALLBACK_PROBE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub fallback_probe_interval: Duration,

@@ -14,6 +14,7 @@ use std::{process::ExitCode, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use ccm_node::{CsCloud, NodeControllerConfig, NodeControllers, ServerCache};
 use clap::Parser;
+use cs_auth::CredentialUrl;
 use futures::{FutureExt, future::Shared};
 use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
@@ -125,6 +126,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ))
         })?,
     };
+    check_transport(&args.cloud)?;
     let options = cs_api::ClientOptions {
         timeout: args.cloud.cloudsigma_timeout,
         observer: api_metrics,
@@ -251,6 +253,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("lost the leader-election lease; exiting so a fresh process can compete again");
     }
     info!("ccm stopped");
+    Ok(())
+}
+
+/// Refuses plain-http CloudSigma and OAuth URLs unless `--allow-insecure-http` is set, and warns at
+/// start when it is and they are used.
+fn check_transport(cloud: &args::CloudArgs) -> anyhow::Result<()> {
+    let mut urls = Vec::new();
+    if let Some(url) = &cloud.api_url {
+        urls.push(CredentialUrl {
+            setting: "--api-url (CLOUDSIGMA_API_URL)",
+            url,
+        });
+    }
+    if let Some(url) = &cloud.direct_api_url {
+        urls.push(CredentialUrl {
+            setting: "--direct-api-url (CLOUDSIGMA_DIRECT_API_URL)",
+            url,
+        });
+    }
+    if cloud.impersonation_enabled {
+        urls.push(CredentialUrl {
+            setting: "--oauth-url (CLOUDSIGMA_OAUTH_URL)",
+            url: &cloud.oauth_url,
+        });
+        urls.push(CredentialUrl {
+            setting: "--impersonation-url (CLOUDSIGMA_IMPERSONATION_URL)",
+            url: &cloud.impersonation_url,
+        });
+    }
+    let plain = cs_auth::check_plain_http(
+        &urls,
+        cloud.allow_insecure_http,
+        "--allow-insecure-http (CLOUDSIGMA_ALLOW_INSECURE_HTTP)",
+    )
+    .map_err(|e| config_err(e.to_string()))?;
+    if !plain.is_empty() {
+        warn!(
+            settings = %plain.join(", "),
+            "INSECURE: --allow-insecure-http is set and these CloudSigma/OAuth URLs are plain http; client \
+             secret, passwords and tokens cross the network unencrypted. Use this only with a local emulator"
+        );
+    }
     Ok(())
 }
 

@@ -249,3 +249,88 @@ fn render_errors_exit_2_naming_the_input() {
     );
     assert_eq!(code, 2);
 }
+
+#[test]
+fn plain_http_urls_are_refused_without_the_insecure_flag() {
+    let impersonation = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec![
+            "--region",
+            "zrh",
+            "--impersonation-enabled",
+            "--client-id",
+            "c",
+            "--user-email",
+            "u@example.com",
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let secret = [("CLOUDSIGMA_CLIENT_SECRET", SECRET)];
+    assert_usage_error(
+        &impersonation(&["--oauth-url", "http://127.0.0.1:1/oauth"]),
+        &secret,
+        &["--oauth-url", "--allow-insecure-http", "https"],
+    );
+    assert_usage_error(
+        &impersonation(&["--api-url", "http://127.0.0.1:1/{region}/api/2.0/"]),
+        &secret,
+        &["--api-url", "CLOUDSIGMA_ALLOW_INSECURE_HTTP"],
+    );
+    assert_usage_error(
+        &impersonation(&[
+            "--api-url",
+            "http://127.0.0.1:1/{region}/api/2.0/",
+            "--allow-insecure-http=false",
+        ]),
+        &secret,
+        &["--api-url", "--allow-insecure-http"],
+    );
+    // Legacy credentials are checked too: the password would cross in the clear.
+    assert_usage_error(
+        &[
+            "--region",
+            "zrh",
+            "--username",
+            "a@example.com",
+            "--api-url",
+            "HTTP://127.0.0.1:1/{region}/api/2.0/",
+        ],
+        &[("CLOUDSIGMA_PASSWORD", PASSWORD)],
+        &["--api-url", "--allow-insecure-http"],
+    );
+}
+
+#[test]
+fn insecure_flag_lets_plain_http_through_with_a_warning() {
+    for (args, env) in [
+        (vec!["--allow-insecure-http"], vec![]),
+        (vec![], vec![("CLOUDSIGMA_ALLOW_INSECURE_HTTP", "true")]),
+    ] {
+        let mut all = vec![
+            "--region",
+            "zrh",
+            "--username",
+            "a@example.com",
+            "--api-url",
+            "http://127.0.0.1:1/{region}/api/2.0/",
+            "--kubeconfig",
+            "/nonexistent/kubeconfig",
+        ];
+        all.extend(args);
+        let mut env = env;
+        env.push(("CLOUDSIGMA_PASSWORD", PASSWORD));
+        let (code, text) = run(&all, &env);
+        assert!(
+            text.contains("INSECURE") && text.contains("--api-url"),
+            "the ccm must warn that --api-url is plain http: {text}"
+        );
+        assert!(
+            !text.contains("is a plain http URL"),
+            "the URL was refused despite the flag: {text}"
+        );
+        // It went on to the next step, which fails on the missing kubeconfig.
+        assert_ne!(code, 0, "{text}");
+        assert!(text.contains("kubeconfig"), "{text}");
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+}

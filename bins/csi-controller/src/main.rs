@@ -9,14 +9,14 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use anyhow::Context;
 use clap::{CommandFactory, Parser, ValueEnum};
 use cs_api::{Client, ClientOptions, Endpoints};
-use cs_auth::{SharedProvider, UsernamePasswordProvider};
+use cs_auth::{CredentialUrl, SharedProvider, UsernamePasswordProvider, check_plain_http};
 use csi_driver::{
     ControllerOptions, ControllerService, IdentityService, endpoint,
     sizes::{GIB, SizeLimits},
 };
 use csi_tokenfile::{DEFAULT_TOKEN_FILE, RegionSource, TokenFileConfig, TokenFileProvider, check_region};
 use secrecy::SecretString;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -56,7 +56,7 @@ struct Args {
 
     /// Legacy fallback: the account password (prefer the environment variable over the flag).
     #[arg(long, env = "CLOUDSIGMA_PASSWORD", hide_env_values = true)]
-    password: Option<String>,
+    password: Option<SecretString>,
 
     /// Regular API base URL; may contain `{region}` (e.g. `http://127.0.0.1:8080/{region}/api/2.0/`).
     /// Default: the public host of the region.
@@ -67,6 +67,12 @@ struct Args {
     /// the region, or --api-url when only that is given.
     #[arg(long, env = "CLOUDSIGMA_DIRECT_API_URL")]
     direct_api_url: Option<String>,
+
+    /// Accept plain-http API URLs, for a local emulator only: tokens and passwords then travel
+    /// unencrypted, and the plugin says so in a warning at start. Without it such URLs are refused.
+    #[arg(long, env = "CLOUDSIGMA_ALLOW_INSECURE_HTTP", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    allow_insecure_http: bool,
 
     /// Size of a volume created without a capacity range, in GiB.
     #[arg(long, env = "CSI_DEFAULT_VOLUME_SIZE_GIB", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -229,14 +235,14 @@ fn configure(args: Args) -> anyhow::Result<Setup> {
     let socket = endpoint::socket_path("--endpoint (CSI_ENDPOINT)", &args.endpoint)
         .map_err(|e| usage(e.to_string()))?;
     let legacy = match (args.username, args.password) {
-        (Some(username), Some(password)) => Some(
-            UsernamePasswordProvider::new(username, SecretString::from(password)).map_err(|e| {
+        (Some(username), Some(password)) => {
+            Some(UsernamePasswordProvider::new(username, password).map_err(|e| {
                 usage(format!(
                     "--username/--password (CLOUDSIGMA_USERNAME/CLOUDSIGMA_PASSWORD): {e}; set both to \
                      non-empty values, or neither to rely on the token file alone"
                 ))
-            })?,
-        ),
+            })?)
+        }
         (None, None) => None,
         (Some(_), None) => {
             return Err(usage(
@@ -300,6 +306,7 @@ fn configure(args: Args) -> anyhow::Result<Setup> {
             ))
         })?,
     };
+    check_transport(&args.api_url, &args.direct_api_url, args.allow_insecure_http)?;
     let gib = |flag: &str, value: u64| {
         value.checked_mul(GIB).ok_or_else(|| {
             usage(format!(
@@ -351,6 +358,42 @@ fn configure(args: Args) -> anyhow::Result<Setup> {
         identity,
         controller,
     })
+}
+
+/// Refuses plain-http API URLs unless `--allow-insecure-http` is set, and warns at start when it is and
+/// they are used.
+fn check_transport(
+    api_url: &Option<String>,
+    direct_api_url: &Option<String>,
+    allow_insecure_http: bool,
+) -> anyhow::Result<()> {
+    let mut urls = Vec::new();
+    if let Some(url) = api_url {
+        urls.push(CredentialUrl {
+            setting: "--api-url (CLOUDSIGMA_API_URL)",
+            url,
+        });
+    }
+    if let Some(url) = direct_api_url {
+        urls.push(CredentialUrl {
+            setting: "--direct-api-url (CLOUDSIGMA_DIRECT_API_URL)",
+            url,
+        });
+    }
+    let plain = check_plain_http(
+        &urls,
+        allow_insecure_http,
+        "--allow-insecure-http (CLOUDSIGMA_ALLOW_INSECURE_HTTP)",
+    )
+    .map_err(|e| usage(e.to_string()))?;
+    if !plain.is_empty() {
+        warn!(
+            settings = %plain.join(", "),
+            "INSECURE: --allow-insecure-http is set and these CloudSigma API URLs are plain http; tokens and \
+             passwords cross the network unencrypted. Use this only with a local emulator"
+        );
+    }
+    Ok(())
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

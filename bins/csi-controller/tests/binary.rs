@@ -100,6 +100,7 @@ async fn csi_controller_binary_round_trip_over_its_socket_and_sigterm() {
         .arg(emulator.api_url_template())
         .arg("--direct-api-url")
         .arg(emulator.direct_api_url_template())
+        .arg("--allow-insecure-http")
         .env("CLOUDSIGMA_PASSWORD", "legacy-pw-Must-Not-Leak")
         .env("CLOUDSIGMA_USERNAME", EMAIL)
         .stdout(Stdio::piped())
@@ -248,6 +249,7 @@ async fn csi_controller_binary_rejects_bad_configuration_naming_the_setting() {
             "zrh",
             "--api-url",
             "http://127.0.0.1:9/{region}/api/2.0/",
+            "--allow-insecure-http",
         ])
         .arg("--token-file")
         .arg(&token_file);
@@ -298,6 +300,7 @@ async fn csi_controller_binary_socket_is_owner_only_even_with_a_permissive_umask
             "zrh",
             "--api-url",
             "http://127.0.0.1:9/{region}/api/2.0/",
+            "--allow-insecure-http",
         ])
         .arg("--token-file")
         .arg(dir.path().join("access_token"))

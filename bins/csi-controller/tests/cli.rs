@@ -326,6 +326,34 @@ fn csi_controller_cli_bad_settings_exit_2_naming_the_flag_its_env_var_and_the_fi
             vec!["--token-file", "CLOUDSIGMA_TOKEN_FILE", "does not name a file"],
         ),
         (
+            "plain http api url without the insecure flag",
+            base(&[
+                "--region",
+                "zrh",
+                "--api-url",
+                "http://127.0.0.1:1/{region}/api/2.0/",
+            ]),
+            creds.to_vec(),
+            vec!["--api-url", "https URL", "--allow-insecure-http"],
+        ),
+        (
+            "plain http direct api url with the insecure flag switched off",
+            base(&[
+                "--region",
+                "zrh",
+                "--api-url",
+                "https://api.example.com/{region}/api/2.0/",
+                "--direct-api-url",
+                "http://127.0.0.1:1/{region}/direct/api/2.0/",
+            ]),
+            [creds.as_slice(), &[("CLOUDSIGMA_ALLOW_INSECURE_HTTP", "false")]].concat(),
+            vec![
+                "--direct-api-url",
+                "CLOUDSIGMA_DIRECT_API_URL",
+                "CLOUDSIGMA_ALLOW_INSECURE_HTTP",
+            ],
+        ),
+        (
             "unknown flag",
             base(&["--region", "zrh", "--tls-insecure"]),
             creds.to_vec(),

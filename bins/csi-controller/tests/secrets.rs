@@ -152,6 +152,7 @@ async fn scenario(log_format: &str) {
         .arg(emulator.api_url_template())
         .arg("--direct-api-url")
         .arg(emulator.direct_api_url_template())
+        .arg("--allow-insecure-http")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -349,6 +350,10 @@ async fn scenario(log_format: &str) {
     assert!(
         logs.contains("refused the token") && logs.contains("legacy username/password"),
         "the fallback was not logged:\n{logs}"
+    );
+    assert!(
+        logs.contains("INSECURE") && logs.contains("--api-url (CLOUDSIGMA_API_URL)"),
+        "the plain-http emulator URLs were not warned about:\n{logs}"
     );
     assert_eq!(errors.0.len(), 7, "{:?}", errors.0);
 

@@ -144,6 +144,8 @@ impl Fleet {
             &e.direct_api_url_template(),
             "--impersonation-url",
             &e.direct_url_template(),
+            // The emulator serves plain http on 127.0.0.1.
+            "--allow-insecure-http",
         ]
         .iter()
         .map(|s| (*s).to_owned())

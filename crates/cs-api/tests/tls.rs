@@ -47,7 +47,7 @@ async fn an_https_api_with_a_self_signed_certificate_is_refused_before_any_reque
         "the error names the certificate problem: {text}"
     );
     assert!(!text.contains(PASSWORD), "{text}");
-    let seen = seen.lock().unwrap().clone();
+    let seen = tls_server::after_failed_handshake(&seen);
     assert_eq!(
         seen.requests.len(),
         1,

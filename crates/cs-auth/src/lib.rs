@@ -27,6 +27,7 @@ mod provider;
 mod retry;
 mod service;
 mod simple;
+mod transport;
 mod wire;
 
 pub use client::{ImpersonatedToken, ImpersonationClient};
@@ -46,3 +47,4 @@ pub use observer::{
 };
 pub use provider::{CredentialsProvider, SharedProvider};
 pub use simple::{StaticTokenProvider, UsernamePasswordProvider};
+pub use transport::{CredentialUrl, PlainHttpRefused, check_plain_http, is_plain_http};

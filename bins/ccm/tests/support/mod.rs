@@ -128,6 +128,8 @@ impl Env {
             e.direct_api_url_template(),
             "--impersonation-url".into(),
             e.direct_url_template(),
+            // The emulator serves plain http on 127.0.0.1.
+            "--allow-insecure-http".into(),
             "--kubeconfig".into(),
             testkit::kubeconfig_path().display().to_string(),
         ]

@@ -84,6 +84,19 @@ pub fn start() -> (String, Arc<Mutex<Seen>>) {
     (url, seen)
 }
 
+/// What the server saw once it has recorded a failed handshake (or after 5 s): the client can see its
+/// own refusal before the server thread has recorded the other side of it.
+pub fn after_failed_handshake(seen: &Mutex<Seen>) -> Seen {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = seen.lock().unwrap().clone();
+        if !now.failed_handshakes.is_empty() || std::time::Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// The whole chain of an error's messages, `: `-joined.
 pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
