@@ -110,21 +110,8 @@ impl ListedServer {
         let nics = self
             .nics
             .unwrap_or_default()
-            .into_iter()
-            .map(|nic| {
-                let runtime = nic.runtime.as_ref().or_else(|| {
-                    let mac = nic.mac.as_deref()?;
-                    top.iter()
-                        .find(|r| r.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
-                });
-                let (v4, v6) = runtime.map_or((None, None), |r| {
-                    (
-                        r.ip_v4.as_ref().map(|i| i.uuid.as_str()),
-                        r.ip_v6.as_ref().map(|i| i.uuid.as_str()),
-                    )
-                });
-                nic_facts(nic.vlan.is_some(), v4, v6)
-            })
+            .iter()
+            .map(|nic| nic_facts(nic.vlan.is_some(), nic.mac.as_deref(), nic.runtime.as_ref(), &top))
             .collect();
         ServerFacts {
             uuid: self.uuid.to_ascii_lowercase(),
@@ -137,6 +124,38 @@ impl ListedServer {
     }
 }
 
+/// A NIC runtime entry as either decoding (lean listing, full definition) holds it.
+trait RuntimeIps {
+    /// The entry's MAC address.
+    fn mac(&self) -> Option<&str>;
+    /// The IPv4 and IPv6 references (the uuid of an IP is its address).
+    fn ips(&self) -> (Option<&str>, Option<&str>);
+}
+
+impl RuntimeIps for ListedNicRuntime {
+    fn mac(&self) -> Option<&str> {
+        self.mac.as_deref()
+    }
+    fn ips(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.ip_v4.as_ref().map(|i| i.uuid.as_str()),
+            self.ip_v6.as_ref().map(|i| i.uuid.as_str()),
+        )
+    }
+}
+
+impl RuntimeIps for NicRuntime {
+    fn mac(&self) -> Option<&str> {
+        self.mac.as_deref()
+    }
+    fn ips(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.ip_v4.as_ref().map(|i| i.uuid.as_str()),
+            self.ip_v6.as_ref().map(|i| i.uuid.as_str()),
+        )
+    }
+}
+
 fn power_of(status: &str) -> PowerState {
     match status {
         "running" => PowerState::Running,
@@ -145,7 +164,16 @@ fn power_of(status: &str) -> PowerState {
     }
 }
 
-fn nic_facts(vlan: bool, v4: Option<&str>, v6: Option<&str>) -> NicFacts {
+/// A NIC's facts: the addresses of its own runtime, or else of the server-level runtime entry with the
+/// same MAC (compared case-insensitively). Unparseable addresses and a v6 value in the v4 slot (or the
+/// reverse) count as absent.
+fn nic_facts<R: RuntimeIps>(vlan: bool, mac: Option<&str>, own: Option<&R>, top: &[R]) -> NicFacts {
+    let runtime = own.or_else(|| {
+        let mac = mac?;
+        top.iter()
+            .find(|r| r.mac().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+    });
+    let (v4, v6) = runtime.map_or((None, None), RuntimeIps::ips);
     NicFacts {
         vlan,
         ipv4: match v4.and_then(|s| s.parse::<IpAddr>().ok()) {
@@ -175,20 +203,7 @@ pub fn server_facts(s: &Server) -> ServerFacts {
     let nics = s
         .nics
         .iter()
-        .map(|nic| {
-            let runtime = nic.runtime.as_ref().or_else(|| {
-                let mac = nic.mac.as_deref()?;
-                top.iter()
-                    .find(|r| r.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
-            });
-            let (v4, v6) = runtime.map_or((None, None), |r| {
-                (
-                    r.ip_v4.as_ref().map(|i| i.uuid.as_str()),
-                    r.ip_v6.as_ref().map(|i| i.uuid.as_str()),
-                )
-            });
-            nic_facts(nic.vlan.is_some(), v4, v6)
-        })
+        .map(|nic| nic_facts(nic.vlan.is_some(), nic.mac.as_deref(), nic.runtime.as_ref(), top))
         .collect();
     ServerFacts {
         uuid: s.uuid.to_ascii_lowercase(),
