@@ -2,10 +2,11 @@
 //! ControllerUnpublishVolume → DeleteVolume over its Unix socket and prints each answer.
 //!
 //! ```text
-//! cargo run -p cs-emulator -- --seed examples/seed.yaml &          # CloudSigma on 127.0.0.1:8080
-//! cargo run -p csi-controller -- --endpoint unix:///tmp/csi.sock --token-file /tmp/secret/access_token \
-//!   --api-url 'http://127.0.0.1:8080/{region}/api/2.0/' \
-//!   --direct-api-url 'http://127.0.0.1:8080/{region}/direct/api/2.0/' --allow-insecure-http &
+//! target/debug/cs-emulator --listen 127.0.0.1:18080 --seed examples/seed.yaml &
+//! # /tmp/csi-demo/secret/{access_token,region,user_email}: see docs/csi.md, "Example session"
+//! target/debug/csi-controller --endpoint unix:///tmp/csi.sock --token-file /tmp/csi-demo/secret/access_token \
+//!   --api-url 'http://127.0.0.1:18080/{region}/api/2.0/' \
+//!   --direct-api-url 'http://127.0.0.1:18080/{region}/direct/api/2.0/' --allow-insecure-http &
 //! cargo run --example csi-client -- --endpoint unix:///tmp/csi.sock --node-id <server uuid>
 //! ```
 //!

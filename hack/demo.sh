@@ -40,7 +40,9 @@ say "Building ccm and cs-emulator (the first build takes several minutes)"
 cargo build -q -p ccm -p cs-emulator
 bin=target/debug
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+metrics_port="$(free_port)"
 say "CloudSigma emulator on 127.0.0.1:$port with examples/seed.yaml"
 "$bin/cs-emulator" --listen "127.0.0.1:$port" --seed examples/seed.yaml >"$tmp/emulator.log" 2>&1 &
 pids+=($!)
@@ -94,7 +96,7 @@ CLOUDSIGMA_CLIENT_SECRET=demo-secret-not-for-production "$bin/ccm" \
   --allow-insecure-http \
   --kubeconfig "$KUBECONFIG" --cluster-name demo \
   --csi-token-enabled --csi-token-create-namespace \
-  --metrics-bind-address 127.0.0.1:0 --health-probe-bind-address 0 >"$tmp/ccm.log" 2>&1 &
+  --metrics-bind-address "127.0.0.1:$metrics_port" --health-probe-bind-address 0 >"$tmp/ccm.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do
   left="$(k get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.spec.taints[*].key}{"\n"}{end}' |
@@ -112,6 +114,10 @@ say "CSI token Secret in the tenant cluster (token not shown)"
 k -n cloudsigma-csi get secret cloudsigma-token -o jsonpath='{range .metadata.labels}{end}type={.type} keys=' && \
   k -n cloudsigma-csi get secret cloudsigma-token -o go-template='{{range $k, $v := .data}}{{$k}} {{end}}' && echo
 echo "expires_at=$(k -n cloudsigma-csi get secret cloudsigma-token -o jsonpath='{.data.expires_at}' | base64 -d)"
+say "A few ccm metrics (http://127.0.0.1:$metrics_port/metrics)"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
+  grep -E '^cloudsigma_(ccm_node_writes_total|ccm_uninitialized_nodes|api_requests_total|auth_requests_total|csi_token_secret_writes_total)' |
+  head -n 20 || echo "  (metrics endpoint did not answer)"
 say "ccm log (first lines)"
 sed 's/\x1b\[[0-9;]*m//g' "$tmp/ccm.log" | grep -v DEBUG | head -n 12
 say "Done; stopping the emulator, ccm and the demo control plane"

@@ -29,7 +29,7 @@ API_PORT="${KUBE_LOCAL_APISERVER_PORT:-16443}"
 ETCD_PORT="${KUBE_LOCAL_ETCD_PORT:-23790}"
 ETCD_PEER_PORT="${KUBE_LOCAL_ETCD_PEER_PORT:-23800}"
 KUBECONFIG_PATH="$DIR/kubeconfig"
-APT_PACKAGES=(golang-go etcd-server golang-github-modern-go-reflect2-dev dpkg-dev openssl curl ca-certificates)
+APT_PACKAGES=(golang-go etcd-server golang-github-modern-go-reflect2-dev dpkg-dev openssl curl ca-certificates python3)
 
 log() { printf 'local-kube: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -43,7 +43,7 @@ as_root() {
 have_deps() {
   command -v kubectl >/dev/null && command -v go >/dev/null && command -v etcd >/dev/null && command -v openssl >/dev/null &&
     command -v curl >/dev/null && [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] &&
-    command -v dpkg-source >/dev/null
+    command -v dpkg-source >/dev/null && command -v python3 >/dev/null
 }
 
 cmd_deps() {

@@ -219,13 +219,16 @@ pub struct ServeArgs {
 /// Parses `90s`, `5m`, `1h30m`, `250ms` or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let d: jiff::SignedDuration = t
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 30s, 5m, 1h30m, 250ms)"))?;
-    let d = Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))?;
+    let d = match t.parse::<u64>() {
+        // A bare number is seconds; zero is refused like `0s` (a zero period would panic the timers).
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let d: jiff::SignedDuration = t
+                .parse()
+                .map_err(|_| format!("{s:?} is not a duration (examples: 30s, 5m, 1h30m, 250ms)"))?;
+            Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))?
+        }
+    };
     if d.is_zero() {
         return Err(format!("{s:?} must be greater than zero"));
     }
@@ -266,6 +269,8 @@ mod tests {
         assert!(parse_duration("soon").unwrap_err().contains("soon"));
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err(), "a bare zero is zero seconds");
+        assert!(parse_duration(" 000 ").is_err());
     }
 
     #[test]

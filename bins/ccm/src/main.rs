@@ -301,17 +301,48 @@ fn check_transport(cloud: &args::CloudArgs) -> anyhow::Result<()> {
 async fn kube_client(args: &Args) -> anyhow::Result<kube::Client> {
     let config = match &args.kube.kubeconfig {
         Some(path) => {
+            check_kubeconfig_file(path)?;
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| config_err(format!("--kubeconfig {}: {e}", path.display())))?;
+                .map_err(|e| config_err(format!("--kubeconfig (CCM_KUBECONFIG) {}: {e}", path.display())))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
                 .await
-                .map_err(|e| config_err(format!("--kubeconfig {}: {e}", path.display())))?
+                .map_err(|e| config_err(format!("--kubeconfig (CCM_KUBECONFIG) {}: {e}", path.display())))?
         }
         None => kube::Config::infer()
             .await
             .context("no --kubeconfig given and no in-cluster or $KUBECONFIG configuration found")?,
     };
     kube::Client::try_from(config).context("cannot build the Kubernetes client")
+}
+
+/// Largest kubeconfig the ccm reads (real ones are a few KiB; a device or a runaway file would otherwise
+/// be read into memory without end).
+const MAX_KUBECONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Refuses a `--kubeconfig` that is not a regular file of sane size, before anything reads it.
+fn check_kubeconfig_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let flag = "--kubeconfig (CCM_KUBECONFIG)";
+    let meta = std::fs::metadata(path).map_err(|e| {
+        config_err(format!(
+            "{flag} {}: {e}; give the path of a kubeconfig file",
+            path.display()
+        ))
+    })?;
+    if !meta.is_file() {
+        return Err(config_err(format!(
+            "{flag} {}: not a regular file; give the path of a kubeconfig file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_KUBECONFIG_BYTES {
+        return Err(config_err(format!(
+            "{flag} {}: {} bytes, more than the {} MiB a kubeconfig may have",
+            path.display(),
+            meta.len(),
+            MAX_KUBECONFIG_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(())
 }
 
 /// Waits for the lease. `Ok(Some(lost))`: leading, and `lost` completes when leadership is lost.

@@ -138,6 +138,19 @@ fn bad_values_name_the_flag() {
         &[],
         &["--node-delete-grace"],
     );
+    // A bare zero (seconds) is refused like `0s`: a zero period would panic the periodic timers.
+    for flag in [
+        "--node-monitor-period",
+        "--node-status-update-frequency",
+        "--server-cache-ttl",
+    ] {
+        assert_usage_error(&with(&[flag, "0"]), &[], &[flag, "greater than zero"]);
+    }
+    assert_usage_error(
+        &with(&[]),
+        &[("CCM_NODE_STATUS_UPDATE_FREQUENCY", "0")],
+        &["--node-status-update-frequency"],
+    );
     assert_usage_error(&with(&["--log-format", "xml"]), &[], &["--log-format"]);
     assert_usage_error(
         &with(&["--metrics-bind-address", "everywhere"]),
@@ -285,6 +298,18 @@ fn plain_http_urls_are_refused_without_the_insecure_flag() {
         &secret,
         &["--api-url", "--allow-insecure-http"],
     );
+    // Forms the URL parser turns into `http://` are plain http too.
+    for url in [
+        "http:127.0.0.1:1/oauth",
+        "ht\ttp://127.0.0.1:1/oauth",
+        "HTTP:/127.0.0.1:1/",
+    ] {
+        assert_usage_error(
+            &impersonation(&["--oauth-url", url]),
+            &secret,
+            &["--oauth-url", "--allow-insecure-http"],
+        );
+    }
     // Legacy credentials are checked too: the password would cross in the clear.
     assert_usage_error(
         &[
@@ -332,5 +357,32 @@ fn insecure_flag_lets_plain_http_through_with_a_warning() {
         assert_ne!(code, 0, "{text}");
         assert!(text.contains("kubeconfig"), "{text}");
         assert!(!text.contains(PASSWORD), "{text}");
+    }
+}
+
+#[test]
+fn kubeconfig_that_is_no_regular_file_is_refused_before_reading() {
+    let base = [
+        "--region",
+        "zrh",
+        "--username",
+        "a@example.com",
+        "--api-url",
+        "https://127.0.0.1:1/{region}/api/2.0/",
+    ];
+    for (path, why) in [
+        ("/dev/zero", "not a regular file"),
+        ("/", "not a regular file"),
+        ("/nonexistent/kubeconfig", "No such file"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--kubeconfig", path]);
+        let started = std::time::Instant::now();
+        assert_usage_error(
+            &args,
+            &[("CLOUDSIGMA_PASSWORD", PASSWORD)],
+            &["--kubeconfig", "CCM_KUBECONFIG", path, why],
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }

@@ -102,6 +102,15 @@ async fn e2e_ccm_initializes_nodes_and_reports_blocked_ones() {
             .any(|e| e.message.as_deref().unwrap_or_default().contains("203.0.113.10"))
     );
 
+    // The gauge of tainted Nodes counts the two blocked ones well before the first address refresh
+    // (5 minutes by default): other tests' Nodes may add to it, never take from it.
+    wait_for(
+        Duration::from_secs(10),
+        "cloudsigma_ccm_uninitialized_nodes >= 2",
+        || async { (ccm.metric("cloudsigma_ccm_uninitialized_nodes").await >= 2.0).then_some(()) },
+    )
+    .await;
+
     // Exactly two writes per initialized node, and the metric says so.
     assert_eq!(
         ccm.metric("cloudsigma_ccm_node_writes_total{kind=\"status\"}")
@@ -484,4 +493,52 @@ async fn e2e_ccm_leader_election_one_active_replica() {
     })
     .await;
     assert!(writes(follower).await > 0.0);
+}
+
+/// SIGTERM ends the ccm promptly with exit 0, both in normal operation and while the Kubernetes API
+/// cannot be reached (kube-runtime's graceful shutdown would otherwise wait for a Node store that never
+/// gets ready).
+#[tokio::test]
+async fn e2e_ccm_sigterm_stops_it_even_when_the_kubernetes_api_is_unreachable() {
+    let env = env().await;
+    let mut ccm = env.spawn_ccm(&[]);
+    wait_for(Duration::from_secs(30), "ccm ready", || async {
+        ccm.ready().await.then_some(())
+    })
+    .await;
+    let (status, took) = ccm
+        .terminate(Duration::from_secs(20))
+        .expect("the ccm did not exit within 20 s of SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", ccm.logs());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+
+    // A kubeconfig whose server nobody listens on: CloudSigma answers (so the ccm is ready and starts
+    // its controllers), the Node watch keeps failing.
+    let kubeconfig = std::env::temp_dir().join(format!("{}.kubeconfig", testkit::unique_name("dead")));
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: \"https://127.0.0.1:{}\"}}\n\
+             users:\n- name: u\n  user: {{token: not-a-secret}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: u}}\n\
+             current-context: dead\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let mut args = env.ccm_args();
+    let at = args.iter().position(|a| a == "--kubeconfig").unwrap();
+    args[at + 1] = kubeconfig.display().to_string();
+    let mut ccm = Ccm::spawn(&args, &[("CLOUDSIGMA_CLIENT_SECRET", CLIENT_SECRET)]);
+    wait_for(Duration::from_secs(30), "ccm ready with a dead API", || async {
+        ccm.ready().await.then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(ccm.exited().is_none(), "{}", ccm.logs());
+    let (status, took) = ccm
+        .terminate(Duration::from_secs(20))
+        .expect("the ccm ignored SIGTERM while the Kubernetes API was unreachable");
+    assert!(status.success(), "{status:?}\n{}", ccm.logs());
+    assert!(took < Duration::from_secs(5), "took {took:?}\n{}", ccm.logs());
+    let _ = std::fs::remove_file(&kubeconfig);
 }

@@ -337,6 +337,17 @@ fn csi_controller_cli_bad_settings_exit_2_naming_the_flag_its_env_var_and_the_fi
             vec!["--api-url", "https URL", "--allow-insecure-http"],
         ),
         (
+            "plain http api url in a form the URL parser completes",
+            base(&[
+                "--region",
+                "zrh",
+                "--api-url",
+                "http:127.0.0.1:1/{region}/api/2.0/",
+            ]),
+            creds.to_vec(),
+            vec!["--api-url", "--allow-insecure-http"],
+        ),
+        (
             "plain http direct api url with the insecure flag switched off",
             base(&[
                 "--region",

@@ -176,6 +176,29 @@ impl NodeControllers {
                     debug!(error = %e, "node controller event");
                 }
             });
+        // kube-runtime's graceful shutdown lets running reconciles finish but first waits for the Node
+        // store to be ready, which never happens while the API is unreachable: bound that wait, so a
+        // SIGTERM always ends the process.
+        let init = {
+            let (shutdown, reader) = (shutdown.clone(), reader.clone());
+            async move {
+                let mut init = std::pin::pin!(init);
+                tokio::select! {
+                    () = &mut init => {}
+                    () = shutdown => {
+                        // A store that never got ready means no reconcile ever ran: nothing to wait for.
+                        if reader.wait_until_ready().now_or_never().is_none() {
+                            info!("stopping before the Node store was ever ready");
+                            return;
+                        }
+                        if tokio::time::timeout(SHUTDOWN_GRACE, &mut init).await.is_err() {
+                            warn!(grace = ?SHUTDOWN_GRACE,
+                                  "node controller still busy after the shutdown grace; stopping it");
+                        }
+                    }
+                }
+            }
+        };
         let refresh = periodic(ctx.cfg.status_update_frequency, shutdown.clone(), {
             let (ctx, reader) = (Arc::clone(&ctx), reader.clone());
             move || {
@@ -190,8 +213,17 @@ impl NodeControllers {
                 async move { monitor_lifecycle(&ctx, &reader).await }
             }
         });
+        // The gauge of tainted Nodes follows the store on its own short period (a read of the store,
+        // no request), so an alert on it does not wait for the address refresh.
+        let gauge = periodic(UNINITIALIZED_GAUGE_PERIOD, shutdown.clone(), {
+            let (ctx, reader) = (Arc::clone(&ctx), reader.clone());
+            move || {
+                count_uninitialized(&ctx, &reader);
+                futures::future::ready(())
+            }
+        });
         info!(region = %ctx.cfg.region, "node controllers started");
-        tokio::join!(init, refresh, lifecycle);
+        tokio::join!(init, refresh, lifecycle, gauge);
         info!("node controllers stopped");
     }
 }
@@ -252,6 +284,12 @@ async fn publish(ctx: &Context, node: &Node, kind: EventKind, reason: &str, note
         warn!(node = %node.name_any(), error = %e, "could not publish event");
     }
 }
+
+/// How long running reconciliations may take to finish after shutdown was asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often `cloudsigma_ccm_uninitialized_nodes` is recounted from the Node store.
+const UNINITIALIZED_GAUGE_PERIOD: Duration = Duration::from_secs(2);
 
 fn count_uninitialized(ctx: &Context, reader: &Store<Node>) {
     let n = reader
@@ -393,7 +431,6 @@ fn our_uuid(node: &Node) -> Option<String> {
 }
 
 async fn refresh_addresses(ctx: &Context, reader: &Store<Node>) {
-    count_uninitialized(ctx, reader);
     let nodes: Vec<Arc<Node>> = reader
         .state()
         .into_iter()

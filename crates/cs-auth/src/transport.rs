@@ -10,11 +10,21 @@ pub struct CredentialUrl<'a> {
     pub url: &'a str,
 }
 
-/// Whether `url` (a URL or template) uses plain `http`: its scheme, case-insensitively.
+/// Whether `url` (a URL or template) uses plain `http`, judged the way the HTTP client will read it:
+/// the URL parser drops surrounding spaces and control characters and any tab or newline inside, and
+/// accepts `http:host/` or `http:\\host` as `http://host/`. Whatever the parser makes of it, a scheme
+/// spelt `http` (any case, with such characters removed) counts as plain http.
 pub fn is_plain_http(url: &str) -> bool {
-    let url = url.trim_start();
-    url.get(..7)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+    let probe = url.replace("{region}", "region");
+    let parsed = url::Url::parse(&probe).is_ok_and(|u| u.scheme() == "http");
+    let cleaned: String = url
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .collect();
+    let spelt = cleaned
+        .split_once(':')
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("http"));
+    parsed || spelt
 }
 
 /// A plain-`http` URL configured without the operator's explicit permission.
@@ -69,9 +79,33 @@ mod tests {
         assert!(is_plain_http("  http://example.com/"));
         assert!(!is_plain_http("https://zrh.cloudsigma.com/api/2.0/"));
         assert!(!is_plain_http("https://example.com/?next=http://x"));
-        assert!(!is_plain_http("http:/"));
         assert!(!is_plain_http(""));
         assert!(!is_plain_http("ééééé://x"), "multi-byte input must not panic");
+    }
+
+    #[test]
+    fn forms_the_url_parser_turns_into_plain_http_are_caught() {
+        for url in [
+            "http:127.0.0.1:18081/api/2.0/",
+            "http:/127.0.0.1/api/2.0/",
+            "HTTP:/host/",
+            "http:\\\\host\\",
+            "ht\ttp://host/",
+            "http\n://host/",
+            "\u{1}http://host/",
+            "http:///host/",
+            "http://{region}.example.com/api/2.0/",
+            "http:/",
+        ] {
+            assert!(is_plain_http(url), "{url:?} is plain http");
+        }
+        for url in [
+            "https:host/",
+            "https://{region}.cloudsigma.com/api/2.0/",
+            "ht\ttps://host/",
+        ] {
+            assert!(!is_plain_http(url), "{url:?} is TLS");
+        }
     }
 
     #[test]
