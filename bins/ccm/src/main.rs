@@ -68,11 +68,15 @@ fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat, level: &str) -> Result<(), String> {
     use tracing_subscriber::{EnvFilter, fmt};
+    if level.trim().is_empty() {
+        // An empty filter would silence every line, errors included.
+        return Err("empty; give a level or filter such as info, debug or info,ccm_node=debug".into());
+    }
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::try_new(v),
         _ => EnvFilter::try_new(level),
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| format!("{e}; give a level or filter such as info, debug or info,ccm_node=debug"))?;
     let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -386,3 +386,15 @@ fn kubeconfig_that_is_no_regular_file_is_refused_before_reading() {
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }
+
+#[test]
+fn empty_or_broken_log_level_is_refused_not_silent() {
+    let args = ["--region", "zrh", "--username", "a@example.com"];
+    for level in ["", "  ", "info,=="] {
+        assert_usage_error(
+            &args,
+            &[("CLOUDSIGMA_PASSWORD", PASSWORD), ("CCM_LOG_LEVEL", level)],
+            &["--log-level", "CCM_LOG_LEVEL", "info"],
+        );
+    }
+}
