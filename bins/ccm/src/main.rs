@@ -77,7 +77,11 @@ fn init_tracing(format: LogFormat, level: &str) -> Result<(), String> {
         _ => EnvFilter::try_new(level),
     }
     .map_err(|e| format!("{e}; give a level or filter such as info, debug or info,ccm_node=debug"))?;
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a terminal: redirected logs stay free of escape codes.
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),

@@ -25,7 +25,8 @@ fn start(args: &[&str]) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cs-emulator"))
         .args(["--listen", "127.0.0.1:0", "--seed", seed])
         .args(args)
-        .env("RUST_LOG", "warn")
+        // At info the request log is written too: it goes to stderr, so the banner stays first on stdout.
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
